@@ -1,0 +1,41 @@
+# lmscore — the two commands: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres bench lint install demo services-up services-down clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when a distribution's metadata changes (new dependency or entry point).
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml $(wildcard plugins/*/pyproject.toml) constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,prod]' $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance/lms.toml: | $(STAMP)
+	$(BIN)/python -m lmscore.devsetup write-config instance/lms.toml
+
+run: install instance/lms.toml
+	$(BIN)/lms db upgrade
+	$(BIN)/lms demo load
+	$(BIN)/lms serve --host 127.0.0.1 --port 5000
+
+# The whole suite on SQLite, then on PostgreSQL (with Redis); services are installed and
+# started by scripts/services.sh when absent, bound to 127.0.0.1, and stopped afterwards.
+test: install
+	bash scripts/test.sh
+
+bench: install
+	bash scripts/bench.sh
+
+lint: install
+	$(BIN)/ruff check lmscore plugins tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info .pytest_cache test-artifacts

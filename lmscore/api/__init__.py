@@ -1,0 +1,76 @@
+"""The REST API under /api/v1 (flask-smorest, marshmallow, OpenAPI 3)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from ..errors import LmsError
+from . import errors
+from .auth import auth_required, current_user
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+__all__ = ["API_PREFIX", "auth_required", "current_user", "init_app"]
+
+API_PREFIX = "/api/v1"
+
+
+class LmsApi(Api):
+    def _register_error_handlers(self):
+        """Errors are handled app-wide by ``handle_error`` below (API paths get JSON, pages HTML)."""
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX + "/") or request.path.startswith("/health/")
+
+
+def init_app(app: Flask, lms: Platform) -> None:
+    app.config.update(
+        API_TITLE=f"{lms.settings.site_name} API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/static/swagger-ui/",
+        API_SPEC_OPTIONS={
+            "security": [{"bearerAuth": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+    )
+    api = LmsApi(app)
+    app.extensions["lmscore_api"] = api
+
+    from . import health
+    from .resources import core_blueprints
+
+    app.register_blueprint(health.bp)
+    for blueprint in core_blueprints():
+        api.register_blueprint(blueprint)
+    for _plugin, blueprint in lms.plugins.collect("lms_register_api_blueprints", lms=lms):
+        api.register_blueprint(blueprint)
+
+    app.register_error_handler(HTTPException, handle_error)
+    app.register_error_handler(LmsError, handle_error)
+    app.register_error_handler(Exception, handle_error)
+
+
+def handle_error(error: Exception):
+    if not is_api_request():
+        from ..web.errors import render_error
+
+        return render_error(error)
+    if isinstance(error, LmsError):
+        return errors.from_lms_error(error)
+    if isinstance(error, HTTPException):
+        return errors.from_http_exception(error)
+    return errors.from_unexpected(error)

@@ -1,0 +1,80 @@
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .... import current_platform
+from ....services import users
+from ...auth import auth_required, current_user
+from ...pagination import PageArgs, page_of, paginate
+from .schemas import (
+    AdminUserUpdateSchema,
+    ProfileUpdateSchema,
+    TrainerAssignmentSchema,
+    UserDetailSchema,
+    UserListArgs,
+)
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts")
+
+
+@blp.route("/me")
+class Me(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, UserDetailSchema)
+    def get(self):
+        return current_user()
+
+    @blp.arguments(ProfileUpdateSchema)
+    @blp.response(200, UserDetailSchema)
+    def patch(self, data):
+        lms = current_platform()
+        me = current_user()
+        return users.update_user(lms, lms.db.session, actor=me, target=me, changes=data)
+
+
+@blp.route("")
+class UserList(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(UserListArgs, location="query")
+    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.response(200, page_of(UserDetailSchema))
+    def get(self, filters, page, page_size):
+        query = users.users_query(current_user(), **filters)
+        return paginate(current_platform().db.session, query, page, page_size)
+
+
+@blp.route("/<int:user_id>")
+class UserItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, UserDetailSchema)
+    def get(self, user_id):
+        return users.get_user(current_platform().db.session, current_user(), user_id)
+
+    @blp.arguments(AdminUserUpdateSchema)
+    @blp.response(200, UserDetailSchema)
+    def patch(self, data, user_id):
+        lms = current_platform()
+        actor = current_user()
+        target = users.get_user(lms.db.session, actor, user_id)
+        return users.update_user(lms, lms.db.session, actor=actor, target=target, changes=data)
+
+    @blp.response(204)
+    def delete(self, user_id):
+        session = current_platform().db.session
+        actor = current_user()
+        users.delete_user(session, actor, users.get_user(session, actor, user_id))
+
+
+@blp.route("/<int:user_id>/trainer")
+class UserTrainer(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(TrainerAssignmentSchema)
+    @blp.response(200, UserDetailSchema)
+    def put(self, data, user_id):
+        lms = current_platform()
+        actor = current_user()
+        learner = users.get_user(lms.db.session, actor, user_id)
+        return users.assign_trainer(lms, lms.db.session, actor, learner, data["trainer_id"])

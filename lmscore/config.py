@@ -1,0 +1,451 @@
+"""Settings: ``lms.toml`` (path from ``LMS_CONFIG``) plus ``LMS_*`` environment overrides,
+validated with marshmallow before anything else starts.
+
+Environment overrides: ``LMS_SECRET_KEY`` sets ``secret_key``; a double underscore descends into
+a table, e.g. ``LMS_DATABASE__URL`` sets ``[database] url`` and ``LMS_PLUGINS__ENABLED='["a"]'``
+sets ``[plugins] enabled``. Values are read as TOML literals when they parse as one, otherwise
+as plain strings. Any value may be a secret reference ``{"$env" = "NAME"}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "instance/lms.toml"
+# Variables with the LMS_ prefix that are not configuration keys.
+RESERVED_ENV = {"LMS_CONFIG", "LMS_TRACE_HOOKS"}
+SECRET_MASK = "********"
+
+
+def secret(field_obj: fields.Field) -> fields.Field:
+    """Mark a schema field as secret: ``lms config show`` masks it."""
+    field_obj.metadata = {**field_obj.metadata, "secret": True}
+    return field_obj
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    echo: bool
+    pool_size: int
+
+
+class DatabaseSchema(_Strict):
+    url = secret(fields.String(load_default="sqlite:///instance/lms.db"))
+    echo = fields.Boolean(load_default=False)
+    pool_size = fields.Integer(load_default=5, validate=validate.Range(min=1, max=200))
+
+    @post_load
+    def make(self, data, **_):
+        return DatabaseSettings(**data)
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    broker: str
+    worker_threads: int
+    in_process_worker: bool
+    max_retries: int
+    min_backoff_ms: int
+    max_backoff_ms: int
+    time_limit_s: int
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.broker != "inprocess"
+
+
+def _validate_broker(value: str) -> None:
+    if value != "inprocess" and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValidationError("must be 'inprocess' or a redis:// URL")
+
+
+class JobsSchema(_Strict):
+    broker = secret(fields.String(load_default="inprocess", validate=_validate_broker))
+    worker_threads = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
+    in_process_worker = fields.Boolean(load_default=True)
+    max_retries = fields.Integer(load_default=5, validate=validate.Range(min=0, max=50))
+    min_backoff_ms = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+    max_backoff_ms = fields.Integer(load_default=300_000, validate=validate.Range(min=1))
+    time_limit_s = fields.Integer(load_default=600, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data, **_):
+        return JobsSettings(**data)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    access_token_minutes: int
+    refresh_token_days: int
+    max_failed_logins: int
+    lockout_minutes: int
+    ip_rate_limit: str
+    account_rate_limit: str
+    rate_limit_storage: str
+    require_email_verification: bool
+    verify_email_hours: int
+    password_reset_minutes: int
+
+
+class AuthSchema(_Strict):
+    access_token_minutes = fields.Integer(load_default=15, validate=validate.Range(min=1))
+    refresh_token_days = fields.Integer(load_default=7, validate=validate.Range(min=1))
+    max_failed_logins = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    lockout_minutes = fields.Integer(load_default=15, validate=validate.Range(min=1))
+    ip_rate_limit = fields.String(load_default="30 per minute")
+    account_rate_limit = fields.String(load_default="10 per minute")
+    rate_limit_storage = secret(fields.String(load_default="memory://"))
+    require_email_verification = fields.Boolean(load_default=False)
+    verify_email_hours = fields.Integer(load_default=48, validate=validate.Range(min=1))
+    password_reset_minutes = fields.Integer(load_default=60, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data, **_):
+        return AuthSettings(**data)
+
+
+@dataclass(frozen=True)
+class UsersSettings:
+    max_students_per_trainer: int
+
+
+class UsersSchema(_Strict):
+    max_students_per_trainer = fields.Integer(load_default=20, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data, **_):
+        return UsersSettings(**data)
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    backend: str
+    sender: str
+    file_dir: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_timeout_s: int
+
+
+class EmailSchema(_Strict):
+    backend = fields.String(
+        load_default="console", validate=validate.OneOf(["console", "file", "smtp"])
+    )
+    sender = fields.String(load_default="lmscore <no-reply@localhost>")
+    file_dir = fields.String(load_default="instance/mail")
+    smtp_host = fields.String(load_default="localhost")
+    smtp_port = fields.Integer(load_default=587, validate=validate.Range(min=1, max=65535))
+    smtp_username = fields.String(load_default="")
+    smtp_password = secret(fields.String(load_default=""))
+    smtp_starttls = fields.Boolean(load_default=True)
+    smtp_timeout_s = fields.Integer(load_default=10, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data, **_):
+        return EmailSettings(**data)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    theme: str
+    themes_dir: str
+    max_request_mb: int
+    behind_tls: bool
+
+
+class WebSchema(_Strict):
+    theme = fields.String(load_default="default")
+    themes_dir = fields.String(load_default="themes")
+    max_request_mb = fields.Integer(load_default=25, validate=validate.Range(min=1, max=2048))
+    behind_tls = fields.Boolean(load_default=False)
+
+    @post_load
+    def make(self, data, **_):
+        return WebSettings(**data)
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """Which provider serves each single-choice capability."""
+
+    scheduler: str | None = None
+    payment_provider: str | None = None
+    workspace_backend: str | None = None
+
+
+class ProviderChoiceSchema(_Strict):
+    scheduler = fields.String()
+    payment_provider = fields.String()
+    workspace_backend = fields.String()
+
+    @post_load
+    def make(self, data, **_):
+        return ProviderChoice(**data)
+
+
+class DefaultProviderChoiceSchema(ProviderChoiceSchema):
+    scheduler = fields.String(load_default="leitner")
+    payment_provider = fields.String(load_default="free")
+    workspace_backend = fields.String(load_default="local")
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    site_name: str
+    base_url: str
+    timezone: str
+    database: DatabaseSettings
+    jobs: JobsSettings
+    auth: AuthSettings
+    users: UsersSettings
+    email: EmailSettings
+    web: WebSettings
+    providers: ProviderChoice
+    tracks: dict[str, ProviderChoice]
+    plugins_enabled: tuple[str, ...]
+    # Raw per-plugin tables; each plugin's own schema validates its table at start-up.
+    plugin_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "<defaults>"
+    # Dotted paths whose value came from a secret reference or a secret field.
+    secret_paths: frozenset[str] = frozenset()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The effective settings as plain data (what ``lms config show`` prints)."""
+        data = dataclasses.asdict(self)
+        for internal in ("plugin_tables", "source", "secret_paths", "raw", "plugins_enabled"):
+            data.pop(internal)
+        data["plugins"] = {"enabled": list(self.plugins_enabled)}
+        return data
+
+    def provider_for(self, capability: str, track_code: str | None = None) -> str:
+        """The provider name configured for ``capability``, honouring per-track overrides."""
+        if track_code and track_code in self.tracks:
+            chosen = getattr(self.tracks[track_code], capability)
+            if chosen:
+                return chosen
+        return getattr(self.providers, capability)
+
+
+class PluginsSchema(Schema):
+    """``enabled`` plus one table per plugin (validated later by the plugin's own schema)."""
+
+    class Meta:
+        unknown = RAISE
+
+    enabled = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+
+
+class SettingsSchema(_Strict):
+    secret_key = secret(fields.String(required=True, validate=validate.Length(min=16)))
+    site_name = fields.String(load_default="lmscore")
+    base_url = fields.Url(load_default="http://127.0.0.1:5000", require_tld=False)
+    timezone = fields.String(load_default="UTC")
+    database = fields.Nested(DatabaseSchema, load_default=lambda: DatabaseSchema().load({}))
+    jobs = fields.Nested(JobsSchema, load_default=lambda: JobsSchema().load({}))
+    auth = fields.Nested(AuthSchema, load_default=lambda: AuthSchema().load({}))
+    users = fields.Nested(UsersSchema, load_default=lambda: UsersSchema().load({}))
+    email = fields.Nested(EmailSchema, load_default=lambda: EmailSchema().load({}))
+    web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
+    providers = fields.Nested(
+        DefaultProviderChoiceSchema, load_default=lambda: DefaultProviderChoiceSchema().load({})
+    )
+    tracks = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ProviderChoiceSchema), load_default=dict
+    )
+    plugins = fields.Dict(load_default=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _resolve_secrets(node: Any, path: str, found: set[str], source: str) -> Any:
+    """Replace every ``{"$env" = "NAME"}`` with the variable's value, remembering the paths."""
+    if isinstance(node, Mapping):
+        if set(node) == {"$env"}:
+            name = node["$env"]
+            if not isinstance(name, str) or name not in os.environ:
+                raise ConfigError(
+                    f"{path}: environment variable {name!r} is not set (secret referenced in "
+                    f"{source})",
+                    details={"key": path, "file": source},
+                )
+            found.add(path)
+            return os.environ[name]
+        return {k: _resolve_secrets(v, _join(path, k), found, source) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_secrets(v, f"{path}[{i}]", found, source) for i, v in enumerate(node)]
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith("LMS_") or name in RESERVED_ENV:
+            continue
+        keys = name[4:].lower().split("__")
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys)} does not name a setting table")
+        target[keys[-1]] = _env_value(raw)
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _flatten_errors(messages: Any, prefix: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        out: list[str] = []
+        for key, value in messages.items():
+            out.extend(_flatten_errors(value, _join(prefix, str(key))))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {' '.join(messages)}"]
+    return [f"{prefix}: {messages}"]
+
+
+def validation_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigError:
+    problems = _flatten_errors(exc.messages, prefix)
+    return ConfigError(
+        f"invalid configuration in {source}: " + "; ".join(problems),
+        details={"file": source, "problems": problems},
+    )
+
+
+def _secret_field_paths(schema: Schema, data: Any, prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for name, fld in schema.fields.items():
+        path = _join(prefix, name)
+        if fld.metadata.get("secret"):
+            paths.add(path)
+        if isinstance(fld, fields.Nested) and isinstance(fld.schema, Schema):
+            paths |= _secret_field_paths(fld.schema, None, path)
+    return paths
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, merge and validate the configuration.
+
+    Order, lowest first: built-in defaults, the TOML file, ``LMS_*`` environment variables,
+    then ``overrides`` (used by tests and ``create_app(config=...)``).
+    """
+    environ = os.environ if environ is None else environ
+    config_path = Path(path or environ.get("LMS_CONFIG") or DEFAULT_CONFIG_PATH)
+    source = str(config_path)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source} is not valid TOML: {exc}") from exc
+    elif path or "LMS_CONFIG" in environ:
+        raise ConfigError(f"configuration file {source} does not exist")
+    else:
+        source = "<defaults and environment>"
+    _apply_env(data, environ)
+    if overrides:
+        data = _merge(data, overrides)
+    found: set[str] = set()
+    data = _resolve_secrets(data, "", found, source)
+
+    schema = SettingsSchema()
+    try:
+        loaded = schema.load(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source) from exc
+
+    plugin_tables = dict(loaded.pop("plugins"))
+    try:
+        enabled = PluginsSchema().load({"enabled": plugin_tables.pop("enabled", [])})["enabled"]
+    except ValidationError as exc:
+        raise validation_error(exc, source, "plugins") from exc
+    for plugin_id, table in plugin_tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"invalid configuration in {source}: plugins.{plugin_id}: must be a table",
+                details={"file": source, "key": f"plugins.{plugin_id}"},
+            )
+    if len(set(enabled)) != len(enabled):
+        raise ConfigError(f"invalid configuration in {source}: plugins.enabled lists an id twice")
+
+    return Settings(
+        **loaded,
+        plugins_enabled=tuple(enabled),
+        plugin_tables=plugin_tables,
+        source=source,
+        secret_paths=frozenset(found | _secret_field_paths(schema, data)),
+        raw=data,
+    )
+
+
+def _mask_secret(value: Any) -> Any:
+    """Mask a secret; for a URL only its password, so the host stays visible."""
+    if isinstance(value, str) and "://" in value:
+        parsed = urlsplit(value)
+        if parsed.password:
+            netloc = parsed.netloc.replace(f":{parsed.password}@", f":{SECRET_MASK}@", 1)
+            return urlunsplit(parsed._replace(netloc=netloc))
+        return value
+    return SECRET_MASK
+
+
+def masked(data: Any, secret_paths: frozenset[str], path: str = "") -> Any:
+    """A copy of ``data`` with every secret path masked."""
+    if path in secret_paths and data not in ("", None):
+        return _mask_secret(data)
+    if isinstance(data, Mapping):
+        return {k: masked(v, secret_paths, _join(path, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, secret_paths, f"{path}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,59 @@
+"""``choice``: multiple-choice grading.
+
+Single answer: all or nothing. Multiple answers: the answer key is either a list of right
+options (they share +100 %, the wrong ones share −100 %) or explicit fractions per option
+(``{"A": 0.5, "B": 0.5, "C": -1}``); the selected fractions are summed and clamped to 0–1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..capabilities import Answer, GradableItem, Grader, GradeResult
+from ..hookspecs import hookimpl
+
+
+def option_fractions(item: GradableItem) -> dict[str, float]:
+    key = item.answer_key
+    if isinstance(key, Mapping):
+        return {str(k): float(v) for k, v in key.items()}
+    right = {key} if isinstance(key, str) else {str(k) for k in key or ()}
+    wrong = set(item.options) - right
+    fractions = {k: 1.0 / len(right) for k in right} if right else {}
+    fractions.update({k: -1.0 / len(wrong) for k in wrong} if wrong else {})
+    return fractions
+
+
+class ChoiceGrader(Grader):
+    name = "choice"
+    label = "Multiple choice"
+    item_types = ("mcq_single", "mcq_multi")
+
+    def grade(self, item: GradableItem, answer: Answer) -> GradeResult:
+        unknown = [k for k in answer.selected if k not in item.options]
+        if unknown:
+            raise ValueError(f"no option {', '.join(map(repr, unknown))} in this question")
+        selected = set(answer.selected)
+        fractions = option_fractions(item)
+        right = sorted(k for k, f in fractions.items() if f > 0)
+        if item.type == "mcq_single":
+            if len(selected) > 1:
+                raise ValueError("choose exactly one option")
+            score = 1.0 if selected and fractions.get(next(iter(selected)), 0) > 0 else 0.0
+        else:
+            score = min(1.0, max(0.0, sum(fractions.get(k, 0.0) for k in selected)))
+            score = round(score, 6)
+        if score >= 1.0:
+            feedback = "Correct."
+        elif score > 0:
+            feedback = f"Partly correct. The right options: {', '.join(right)}."
+        else:
+            feedback = f"Incorrect. The right option{'s' if len(right) > 1 else ''}: " + ", ".join(
+                right
+            ) + "."
+        return GradeResult(score=score, max_score=1.0, feedback=feedback)
+
+
+@hookimpl
+def lms_register_graders():
+    return [ChoiceGrader()]

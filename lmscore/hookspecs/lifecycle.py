@@ -1,0 +1,137 @@
+"""Lifecycle hooks: configuration, routes, jobs, commands, templates, migrations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import hookspec
+
+if TYPE_CHECKING:
+    import click
+    import flask
+    import flask_smorest
+    from marshmallow import Schema
+
+    from ..jobs import JobSpec, PeriodicJob
+    from ..models import User
+    from ..platform import Platform
+    from ..web.navigation import NavItem
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@hookspec
+def lms_config_schema() -> type[Schema] | None:
+    """Return the marshmallow schema class for this plugin's ``[plugins.<id>]`` table.
+
+    Called once per plugin at start-up, before any other hook, and only for that plugin's own
+    implementation. Unknown keys are rejected (set ``Meta.unknown = RAISE``, the default). The
+    loaded value is what ``lms.plugin_config("<id>")`` returns. Returning None (or not
+    implementing the hook) means the plugin takes no settings, and any table for it is an error.
+    """
+
+
+# -- web and API ----------------------------------------------------------------------------
+
+
+@hookspec
+def lms_register_api_blueprints(lms: Platform) -> list[flask_smorest.Blueprint] | None:
+    """Return flask-smorest blueprints to mount under ``/api/v1``.
+
+    Called once per app while it is built. Each blueprint becomes an OpenAPI tag; use
+    ``lmscore.api.auth_required`` / ``lmscore.api.current_user`` for authentication and the
+    core's error format. URL prefixes must not clash with the core's.
+    """
+
+
+@hookspec
+def lms_register_web_blueprints(lms: Platform) -> list[flask.Blueprint] | None:
+    """Return Flask blueprints for server-rendered pages.
+
+    Called once per app while it is built. Forms get CSRF protection automatically; render
+    templates from your ``lms_<id>/`` template folder so themes can override them.
+    """
+
+
+@hookspec
+def lms_register_template_folders(lms: Platform) -> list[str] | None:
+    """Return directories holding this plugin's templates, namespaced ``lms_<id>/…``.
+
+    Called once per app while it is built. Lookup order, highest first: instance overrides,
+    the active theme and its parents, plugin folders, core templates.
+    """
+
+
+@hookspec
+def lms_register_static_folders(lms: Platform) -> list[str] | None:
+    """Return directories holding static files, namespaced ``lms_<id>/…``.
+
+    Called once per app while it is built; files are served under ``/static/`` with the
+    same fallback chain as templates.
+    """
+
+
+@hookspec
+def lms_nav_items(lms: Platform, user: User | None) -> list[NavItem] | None:
+    """Return navigation items to show to ``user`` (None when signed out).
+
+    Called on each page render; keep it cheap. Items are sorted by ``order`` then label.
+    """
+
+
+@hookspec
+def lms_template_slot(lms: Platform, slot: str, context: dict[str, Any]) -> str | None:
+    """Return HTML for the named template ``slot`` (e.g. ``"dashboard_cards"``), or None.
+
+    Called on each render of a page that declares the slot; every plugin's non-None result is
+    joined in plugin-id order. Return ``markupsafe.Markup`` (escape anything user-provided);
+    plain strings are escaped.
+    """
+
+
+# -- background work ------------------------------------------------------------------------
+
+
+@hookspec
+def lms_register_actors(lms: Platform) -> list[JobSpec] | None:
+    """Return job specifications to turn into dramatiq actors.
+
+    Called once per app while it is built, in web and worker processes alike. The job's
+    function receives the ``Platform`` first and JSON-serialisable keyword arguments; enqueue
+    with ``lms.jobs.enqueue("<name>", **kwargs)``. Names must be unique across plugins.
+    """
+
+
+@hookspec
+def lms_register_periodic_jobs(lms: Platform) -> list[PeriodicJob] | None:
+    """Return periodic jobs: an actor name and an interval.
+
+    The in-process worker or ``lms worker`` enqueues each once per interval; the job itself must
+    be safe to run twice (several workers may enqueue it).
+    """
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+@hookspec
+def lms_register_commands(lms: Platform) -> list[click.Command] | None:
+    """Return click commands or groups to add to ``lms``.
+
+    Called when the CLI is built. Commands run inside an app context; get the platform with
+    ``lmscore.current_platform()``. Long work should show a progress bar.
+    """
+
+
+# -- database -------------------------------------------------------------------------------
+
+
+@hookspec
+def lms_alembic_version_locations(lms: Platform) -> list[str] | None:
+    """Return directories with this plugin's Alembic revisions.
+
+    The plugin's first revision sets ``branch_labels = ("<id>",)`` and ``depends_on`` the core
+    revision it needs. ``lms db upgrade`` runs ``upgrade heads`` over core and every enabled
+    plugin's locations.
+    """

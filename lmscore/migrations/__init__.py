@@ -1,0 +1,47 @@
+"""One Alembic environment: core revisions plus each enabled plugin's branch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+HERE = Path(__file__).parent
+CORE_VERSIONS = HERE / "versions"
+CORE_BRANCH = "lmscore"
+
+
+def version_locations(lms: Platform) -> list[str]:
+    locations = [str(CORE_VERSIONS)]
+    for _plugin, location in lms.plugins.collect("lms_alembic_version_locations", lms=lms):
+        locations.append(str(location))
+    return locations
+
+
+def alembic_config(lms: Platform) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(version_locations(lms)))
+    cfg.attributes["lms"] = lms
+    return cfg
+
+
+def upgrade(lms: Platform, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(lms), revision)
+
+
+def downgrade(lms: Platform, revision: str) -> None:
+    command.downgrade(alembic_config(lms), revision)
+
+
+def current_heads(lms: Platform) -> list[str]:
+    with lms.db.engine.connect() as connection:
+        return sorted(MigrationContext.configure(connection).get_current_heads())

@@ -1,0 +1,371 @@
+"""Accounts and credentials: argon2id hashes, password policy, lockout, JWT access tokens,
+rotating refresh tokens, and signed single-use tokens for email verification and reset."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..errors import AuthenticationFailed, Conflict, TooManyRequests, ValidationFailed
+from ..events import UserRegistered
+from ..models import RefreshToken, Role, UsedToken, User
+from . import events
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+# argon2id with the library's RFC 9106 low-memory profile defaults.
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+JWT_ALGORITHM = "HS256"
+GENERIC_LOGIN_ERROR = "Wrong email or password."
+VERIFY_PURPOSE = "verify-email"
+RESET_PURPOSE = "password-reset"
+
+
+# -- passwords -------------------------------------------------------------------------------
+
+
+def password_problems(password: str, email: str = "") -> list[str]:
+    problems = []
+    if len(password) < 8:
+        problems.append("must be at least 8 characters long")
+    if password.isdigit():
+        problems.append("must not be only digits")
+    if email and password.strip().lower() == email.strip().lower():
+        problems.append("must not be your email address")
+    if len(password) > 1024:
+        problems.append("must be at most 1024 characters long")
+    return problems
+
+
+def check_password_policy(password: str, email: str = "") -> None:
+    problems = password_problems(password, email)
+    if problems:
+        raise ValidationFailed(
+            "The password " + "; ".join(problems) + ".", details={"fields": {"password": problems}}
+        )
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return user is not None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+# -- registration and login --------------------------------------------------------------------
+
+
+def register(
+    lms: Platform, session: Session, *, email: str, password: str, name: str,
+    role: Role = Role.STUDENT,
+) -> User:
+    """Create an account and emit ``user_registered``. Commits."""
+    email = normalise_email(email)
+    check_password_policy(password, email)
+    if find_user_by_email(session, email) is not None:
+        raise Conflict(
+            "An account with this email already exists.",
+            details={"fields": {"email": ["is already registered"]}},
+        )
+    user = User(email=email, name=name.strip(), role=role.value, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    events.emit(session, UserRegistered(user_id=user.id, email=user.email, display_name=user.name))
+    send_verification_email(lms, session, user)
+    session.commit()
+    return user
+
+
+def check_credentials(lms: Platform, session: Session, email: str, password: str) -> User:
+    """The user for these credentials, with lockout after repeated failures. Commits the
+    failure counter either way. Messages never reveal whether the email exists."""
+    settings = lms.settings.auth
+    user = find_user_by_email(session, email)
+    now = utcnow()
+    if user is not None and user.locked_until and user.locked_until > now:
+        retry_after = int((user.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests(
+            "Too many failed sign-ins. Try again later.", retry_after=retry_after
+        )
+    if not verify_password(user, password):
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= settings.max_failed_logins:
+                user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+                user.failed_logins = 0
+            session.commit()
+        raise AuthenticationFailed(GENERIC_LOGIN_ERROR)
+    assert user is not None
+    if settings.require_email_verification and user.email_verified_at is None:
+        raise AuthenticationFailed("Please verify your email address first.")
+    if user.failed_logins or user.locked_until:
+        user.failed_logins = 0
+        user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    session.commit()
+    return user
+
+
+def unlock(session: Session, user: User) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    session.commit()
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def make_access_token(lms: Platform, user: User) -> str:
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "sv": user.session_version,
+        "iat": now,
+        "exp": now + timedelta(minutes=lms.settings.auth.access_token_minutes),
+        "jti": uuid.uuid4().hex,
+        "typ": "access",
+    }
+    return jwt.encode(claims, lms.settings.secret_key, algorithm=JWT_ALGORITHM)
+
+
+def user_from_access_token(lms: Platform, session: Session, token: str) -> User:
+    try:
+        claims = jwt.decode(
+            token, lms.settings.secret_key, algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "exp", "iat", "typ"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("The access token has expired; refresh it.") from None
+    except jwt.InvalidTokenError:
+        raise AuthenticationFailed("The access token is not valid.") from None
+    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+        raise AuthenticationFailed("The access token is not valid.")
+    user = session.get(User, int(claims["sub"]))
+    if user is None or claims.get("sv") != user.session_version:
+        raise AuthenticationFailed("The access token is no longer valid; sign in again.")
+    return user
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_refresh(lms: Platform, session: Session, user: User, family_id: str) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=_hash_token(token),
+            expires_at=utcnow() + timedelta(days=lms.settings.auth.refresh_token_days),
+        )
+    )
+    return token
+
+
+def issue_tokens(lms: Platform, session: Session, user: User) -> TokenPair:
+    """A fresh token family (one login). Commits."""
+    refresh = _new_refresh(lms, session, user, uuid.uuid4().hex)
+    session.commit()
+    return TokenPair(access=make_access_token(lms, user), refresh=refresh)
+
+
+def _revoke_family(session: Session, family_id: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def rotate_refresh(lms: Platform, session: Session, token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair. Reusing a rotated token revokes its family."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(token)))
+    invalid = AuthenticationFailed("The refresh token is not valid; sign in again.")
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        raise invalid
+    if row.rotated_at is not None:
+        # Someone replays an old token: assume theft and end the whole login.
+        _revoke_family(session, row.family_id)
+        session.commit()
+        raise invalid
+    # Claim the row atomically so two concurrent refreshes cannot both succeed.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=utcnow())
+    ).rowcount
+    if claimed != 1:
+        _revoke_family(session, row.family_id)
+        session.commit()
+        raise invalid
+    user = session.get(User, row.user_id)
+    assert user is not None
+    refresh = _new_refresh(lms, session, user, row.family_id)
+    session.commit()
+    return TokenPair(access=make_access_token(lms, user), refresh=refresh)
+
+
+def logout(session: Session, token: str) -> None:
+    """Revoke the refresh token's family. Unknown tokens are ignored (logout is idempotent)."""
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(token)))
+    if row is not None:
+        _revoke_family(session, row.family_id)
+    session.commit()
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Invalidate every refresh token, access token and web session of ``user``."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    user.session_version += 1
+
+
+# -- signed single-use tokens ------------------------------------------------------------------
+
+
+def _serializer(lms: Platform, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(lms.settings.secret_key, salt=f"lmscore.{purpose}")
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def make_signed_token(lms: Platform, user: User, purpose: str) -> str:
+    payload: dict[str, Any] = {"uid": user.id, "jti": uuid.uuid4().hex, "email": user.email}
+    if purpose == RESET_PURPOSE:
+        payload["pw"] = _password_fingerprint(user)
+    return _serializer(lms, purpose).dumps(payload)
+
+
+def consume_signed_token(
+    lms: Platform, session: Session, token: str, purpose: str, max_age_s: int
+) -> User:
+    """Check a signed token, mark it used (in the caller's transaction) and return its user."""
+    invalid = ValidationFailed(
+        "This link is invalid or has already been used.", details={"fields": {"token": ["invalid"]}}
+    )
+    try:
+        payload = _serializer(lms, purpose).loads(token, max_age=max_age_s)
+    except SignatureExpired:
+        raise ValidationFailed(
+            "This link has expired; ask for a new one.", details={"fields": {"token": ["expired"]}}
+        ) from None
+    except BadSignature:
+        raise invalid from None
+    user = session.get(User, payload.get("uid"))
+    if user is None or user.email != payload.get("email"):
+        raise invalid
+    if purpose == RESET_PURPOSE and payload.get("pw") != _password_fingerprint(user):
+        raise invalid
+    if session.scalar(select(func.count()).where(UsedToken.jti == payload["jti"])):
+        raise invalid
+    session.add(UsedToken(jti=payload["jti"], purpose=purpose))
+    return user
+
+
+def send_verification_email(lms: Platform, session: Session, user: User) -> None:
+    from ..mail import SEND_JOB
+
+    token = make_signed_token(lms, user, VERIFY_PURPOSE)
+    link = f"{lms.settings.base_url}/verify-email?token={token}"
+    events.job_after_commit(
+        session, SEND_JOB, to=user.email,
+        subject=f"Confirm your email for {lms.settings.site_name}",
+        text=f"Hello {user.name},\n\nConfirm your email address by opening this link:\n{link}\n\n"
+        f"The link is valid for {lms.settings.auth.verify_email_hours} hours.",
+    )
+
+
+def verify_email(lms: Platform, session: Session, token: str) -> User:
+    user = consume_signed_token(
+        lms, session, token, VERIFY_PURPOSE, lms.settings.auth.verify_email_hours * 3600
+    )
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    session.commit()
+    return user
+
+
+def request_password_reset(lms: Platform, session: Session, email: str) -> None:
+    """Mail a reset link if the account exists; say nothing either way."""
+    from ..mail import SEND_JOB
+
+    user = find_user_by_email(session, email)
+    if user is None:
+        return
+    token = make_signed_token(lms, user, RESET_PURPOSE)
+    link = f"{lms.settings.base_url}/password-reset/confirm?token={token}"
+    events.job_after_commit(
+        session, SEND_JOB, to=user.email,
+        subject=f"Reset your {lms.settings.site_name} password",
+        text=f"Hello {user.name},\n\nSomeone asked to reset your password. If it was you, open:\n"
+        f"{link}\n\nThe link is valid for {lms.settings.auth.password_reset_minutes} minutes and "
+        "works once. If it was not you, ignore this email.",
+    )
+    session.commit()
+
+
+def reset_password(lms: Platform, session: Session, token: str, new_password: str) -> User:
+    user = consume_signed_token(
+        lms, session, token, RESET_PURPOSE, lms.settings.auth.password_reset_minutes * 60
+    )
+    check_password_policy(new_password, user.email)
+    user.password_hash = hash_password(new_password)
+    user.failed_logins = 0
+    user.locked_until = None
+    end_all_sessions(session, user)
+    session.commit()
+    return user
+
+
+def change_password(session: Session, user: User, current: str, new_password: str) -> None:
+    if not verify_password(user, current):
+        raise ValidationFailed(
+            "The current password is wrong.",
+            details={"fields": {"current_password": ["is wrong"]}},
+        )
+    check_password_policy(new_password, user.email)
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(session, user)
+    session.commit()
