@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test test-sqlite test-postgres bench lint install demo services-up services-down clean
 
 $(BIN)/python:
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash scripts/apt-install.sh python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -19,7 +20,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml $(wildcard plugins/*/pyproject.
 install: $(STAMP)
 
 instance/lms.toml: | $(STAMP)
-	$(BIN)/python -m lmscore.devsetup write-config instance/lms.toml
+	$(BIN)/lms init --path instance/lms.toml
 
 run: install instance/lms.toml
 	$(BIN)/lms db upgrade
@@ -30,6 +31,19 @@ run: install instance/lms.toml
 # started by scripts/services.sh when absent, bound to 127.0.0.1, and stopped afterwards.
 test: install
 	bash scripts/test.sh
+
+test-sqlite: install
+	LMSCORE_TEST_BACKENDS=sqlite bash scripts/test.sh
+
+test-postgres: install
+	LMSCORE_TEST_BACKENDS=postgresql bash scripts/test.sh
+
+# PostgreSQL and Redis kept running between commands: `eval "$$(make -s services-up)"`.
+services-up:
+	@bash scripts/services.sh up
+
+services-down:
+	@bash scripts/services.sh down
 
 bench: install
 	bash scripts/bench.sh

@@ -24,7 +24,8 @@ def create_app(
     settings = load_settings(config_path, overrides=config)
     lms = Platform(settings, extra_plugins)
 
-    app = Flask("lmscore", instance_path=os.path.abspath("instance"))
+    # Site-specific files (template and static overrides) live in the instance folder.
+    app = Flask("lmscore", instance_path=os.path.abspath(settings.instance_dir))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.web.max_request_mb * 1024 * 1024,

@@ -34,7 +34,7 @@ def _finish_in_process_jobs(app) -> None:
     lms = app.extensions["lmscore"]
     if lms.jobs.has_pending():
         with app.app_context():
-            lms.jobs.drain()
+            lms.jobs.drain(raise_failures=False)  # recorded as JobFailure rows
 
 
 class LmsGroup(FlaskGroup):
@@ -46,7 +46,8 @@ class LmsGroup(FlaskGroup):
         except LmsError:
             return {}  # the configuration error is reported by the command that runs
         lms = app.extensions["lmscore"]
-        return {cmd.name: cmd for _p, cmd in lms.plugins.collect("lms_register_commands", lms=lms)}
+        commands = [cmd for _p, cmd in lms.plugins.collect("lms_register_commands", lms=lms)]
+        return {cmd.name: _in_app_context(cmd) for cmd in commands}
 
     # Only our commands and plugins': not Flask's defaults nor other Flask extensions'.
     def list_commands(self, ctx):
@@ -54,6 +55,18 @@ class LmsGroup(FlaskGroup):
 
     def get_command(self, ctx, name):
         return click.Group.get_command(self, ctx, name) or self._plugin_commands(ctx).get(name)
+
+
+def _in_app_context(command: click.Command) -> click.Command:
+    """Plugins return plain click commands; the hook promises they run in an app context."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _in_app_context(sub)
+    callback = command.callback
+    if callback is not None and not getattr(callback, "_lms_in_app_context", False):
+        command.callback = with_appcontext(callback)
+        command.callback._lms_in_app_context = True  # a command object may be returned again
+    return command
 
 
 cli = LmsGroup(
@@ -289,8 +302,177 @@ backend = "file"
 file_dir = "instance/mail"
 
 [plugins]
-enabled = []
+enabled = ["content_folder"]
+
+[plugins.content_folder]
+folders = ["tracks"]
 """
+
+
+@cli.group("content")
+def content_group() -> None:
+    """Tracks and question banks from content sources."""
+
+
+@content_group.command("sync")
+@click.argument("source", required=False)
+@with_appcontext
+def content_sync(source: str | None) -> None:
+    """Import or update tracks from SOURCE (default: every content source)."""
+    lms = platform()
+    if source and source not in lms.content_sources:
+        fail(f"no content source named {source!r}; available: "
+             f"{', '.join(lms.content_sources.names()) or 'none (enable content_folder)'}")
+    if not sync_and_report(lms, source):
+        sys.exit(1)
+
+
+def sync_and_report(lms, source: str | None = None) -> bool:
+    """Run a content sync with a progress bar and print one line per track; True if clean."""
+    from tqdm import tqdm
+
+    from .services import content
+
+    with tqdm(desc="Syncing tracks", unit="track", disable=None) as bar:
+        results = content.sync(lms, lms.db.session, source, on_track=lambda _r: bar.update())
+    for r in results:
+        if r.error:
+            click.secho(f"{r.source}: {r.code + ': ' if r.code else ''}{r.error}", fg="red",
+                        err=True)
+        else:
+            state = (f"{r.created} created, {r.updated} updated, {r.archived} archived, "
+                     f"{r.restored} restored; questions: {r.items.imported} new, "
+                     f"{r.items.updated} updated, {r.items.archived} archived"
+                     ) if r.changed else "unchanged"
+            click.echo(f"{r.source}: {r.code}: {state}")
+    return not any(r.error for r in results)
+
+
+@cli.group("scheduler")
+def scheduler_group() -> None:
+    """Spaced-repetition schedulers."""
+
+
+@scheduler_group.command("preview")
+@click.option("--scheduler", "name", required=True, help="A registered scheduler name.")
+@click.option("--ratings", required=True, help="Comma-separated: again,hard,good,easy.")
+@click.option("--start", default=None, help="ISO datetime of the first review (default: now).")
+@with_appcontext
+def scheduler_preview(name: str, ratings: str, start: str | None) -> None:
+    """Print one JSON line per review, each at the previous due time."""
+    from datetime import UTC, datetime
+
+    from .capabilities import Rating
+    from .services import reviews
+
+    lms = platform()
+    if name not in lms.schedulers:
+        fail(f"no scheduler named {name!r}; available: {', '.join(lms.schedulers.names())}")
+    try:
+        sequence = [Rating(r.strip()) for r in ratings.split(",") if r.strip()]
+    except ValueError:
+        fail("--ratings takes again, hard, good or easy, separated by commas")
+    try:
+        at = datetime.fromisoformat(start) if start else datetime.now(UTC)
+    except ValueError:
+        fail(f"--start {start!r} is not an ISO datetime")
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    for row in reviews.simulate(lms.schedulers.get(name), sequence, at.astimezone(UTC)):
+        click.echo(json.dumps(row))
+
+
+@scheduler_group.command("rebuild")
+@with_appcontext
+def scheduler_rebuild() -> None:
+    """Recompute card states for the configured schedulers by replaying review logs."""
+    from tqdm import tqdm
+
+    from .models import CardState
+    from .services import reviews
+
+    lms = platform()
+    total = lms.db.session.query(CardState).count()
+    with tqdm(total=total, desc="Replaying reviews", unit="card", disable=None) as bar:
+        count = reviews.rebuild(lms, lms.db.session, on_card=bar.update)
+    click.echo(f"Rebuilt {count} card states.")
+
+
+@cli.group("banks")
+def banks_group() -> None:
+    """Question banks: import question files, list banks."""
+
+
+def _facet_path(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    parts = tuple(value.strip("/").split("/"))
+    if len(parts) != 4 or not all(parts):
+        raise click.BadParameter("give topic/subtopic/leaf/facet", param_hint="--facet")
+    return parts
+
+
+@banks_group.command("import")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bank", "code", required=True, help="Bank code (the bank is created if new).")
+@click.option("--name", help="Bank name (default: the code; renames an existing bank).")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "json", "gift", "xml", "apkg"]),
+              help="File format; auto goes by extension (.json .gift/.txt .xml .apkg).")
+@click.option("--facet", help="topic/subtopic/leaf/facet for items whose file names none "
+                              "(default: imported/<file name>/general/general).")
+@with_appcontext
+def banks_import(paths: tuple[Path, ...], code: str, name: str | None, fmt: str,
+                 facet: str | None) -> None:
+    """Import question files (JSON bank, Moodle GIFT or XML, Anki .apkg) into a bank.
+    Unchanged items are skipped; exits non-zero when anything failed."""
+    from tqdm import tqdm
+
+    from .importers import BankFileError, import_parsed, parse_file
+    from .importers.service import open_bank
+    from .services.banks import ImportFailure, ImportReport
+
+    facet_path = _facet_path(facet)
+    session = platform().db.session
+    report, parsed = ImportReport(), []
+    for path in paths:
+        try:
+            parsed.append(parse_file(path, fmt, facet_path))
+        except BankFileError as exc:  # one unreadable file does not stop the others
+            report.failed.append(ImportFailure(path.name, "", exc.details["problem"]))
+    try:
+        bank = open_bank(session, code, name)
+    except LmsError as exc:
+        fail(exc.message)
+    total = sum(len(p.result.items) for p in parsed)
+    with tqdm(total=total, desc=f"Importing into {code}", unit="item", disable=None) as bar:
+        report.merge(import_parsed(session, bank, parsed, on_progress=bar.update))
+    session.commit()
+    click.echo(f"{bank.code}: {report.imported} imported, {report.updated} updated, "
+               f"{report.skipped} skipped, {len(report.failed)} failed")
+    for warning in report.warnings:
+        click.secho(f"  warning: {warning}", fg="yellow", err=True)
+    for failure in report.failed:
+        click.secho(f"  failed: {failure.position}"
+                    f"{f' ({failure.external_id})' if failure.external_id else ''}: "
+                    f"{failure.reason}", fg="red", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@banks_group.command("list")
+@with_appcontext
+def banks_list() -> None:
+    """Question banks with their item counts."""
+    from .importers.service import bank_summaries
+
+    rows = bank_summaries(platform().db.session)
+    if not rows:
+        click.echo("No question banks.")
+    for row in rows:
+        track = f" (track {row['track_code']})" if row["track_code"] else ""
+        click.echo(f"{row['code']:<16} {row['items']:>7} items {row['archived_items']:>6} "
+                   f"archived {row['facets']:>5} facets  {row['name']}{track}")
 
 
 @cli.group("demo")
@@ -301,14 +483,18 @@ def demo_group() -> None:
 @demo_group.command("load")
 @with_appcontext
 def demo_load() -> None:
-    """Create the demo accounts (idempotent) and print how to sign in."""
+    """Sync the content sources, create the demo accounts (idempotent), enrol the demo
+    learner in every track, and print how to sign in."""
     from .services import demo
 
     lms = platform()
+    clean = sync_and_report(lms)
     accounts = demo.load(lms, lms.db.session)
     click.echo("Demo accounts (for trying lmscore out; never load them on a public site):")
     for account in accounts:
         click.echo(f"  {account.role:<10} {account.email:<28} password: {account.password}")
+    if not clean:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -187,6 +187,73 @@ class WebSchema(_Strict):
 
 
 @dataclass(frozen=True)
+class ReviewsSettings:
+    new_per_day: int
+    easy_under_ms: int
+    mastery_interval_days: int
+    struggling_below: float
+    struggling_min_reviews: int
+
+
+class ReviewsSchema(_Strict):
+    new_per_day = fields.Integer(load_default=20, validate=validate.Range(min=0, max=1000))
+    easy_under_ms = fields.Integer(load_default=8000, validate=validate.Range(min=0))
+    mastery_interval_days = fields.Integer(load_default=21, validate=validate.Range(min=1))
+    struggling_below = fields.Float(load_default=0.6, validate=validate.Range(min=0, max=1))
+    struggling_min_reviews = fields.Integer(load_default=5, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data, **_):
+        return ReviewsSettings(**data)
+
+
+@dataclass(frozen=True)
+class QuizzesSettings:
+    grace_s: int
+    default_generator: str
+    max_questions: int
+
+
+class QuizzesSchema(_Strict):
+    grace_s = fields.Integer(load_default=15, validate=validate.Range(min=0, max=600))
+    default_generator = fields.String(load_default="from_content")
+    max_questions = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @post_load
+    def make(self, data, **_):
+        return QuizzesSettings(**data)
+
+
+@dataclass(frozen=True)
+class UploadsSettings:
+    root: str
+    max_mb: int
+    allowed_extensions: tuple[str, ...]
+
+
+DEFAULT_UPLOAD_EXTENSIONS = [
+    "pdf", "txt", "md", "csv", "json", "zip", "png", "jpg", "jpeg", "ipynb", "py", "sql",
+    "html", "css", "js", "xlsx", "docx", "pptx",
+]
+
+
+class UploadsSchema(_Strict):
+    root = fields.String(load_default="instance/uploads")
+    max_mb = fields.Integer(load_default=20, validate=validate.Range(min=1, max=2048))
+    allowed_extensions = fields.List(
+        fields.String(validate=validate.Regexp(r"^[a-z0-9]{1,10}$")),
+        load_default=lambda: list(DEFAULT_UPLOAD_EXTENSIONS),
+    )
+
+    @post_load
+    def make(self, data, **_):
+        return UploadsSettings(
+            root=data["root"], max_mb=data["max_mb"],
+            allowed_extensions=tuple(data["allowed_extensions"]),
+        )
+
+
+@dataclass(frozen=True)
 class ProviderChoice:
     """Which provider serves each single-choice capability."""
 
@@ -215,6 +282,7 @@ class DefaultProviderChoiceSchema(ProviderChoiceSchema):
 class Settings:
     secret_key: str
     site_name: str
+    instance_dir: str
     base_url: str
     timezone: str
     database: DatabaseSettings
@@ -223,8 +291,12 @@ class Settings:
     users: UsersSettings
     email: EmailSettings
     web: WebSettings
+    uploads: UploadsSettings
+    reviews: ReviewsSettings
+    quizzes: QuizzesSettings
     providers: ProviderChoice
     tracks: dict[str, ProviderChoice]
+    banks: dict[str, ProviderChoice]
     plugins_enabled: tuple[str, ...]
     # Raw per-plugin tables; each plugin's own schema validates its table at start-up.
     plugin_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -241,12 +313,16 @@ class Settings:
         data["plugins"] = {"enabled": list(self.plugins_enabled)}
         return data
 
-    def provider_for(self, capability: str, track_code: str | None = None) -> str:
-        """The provider name configured for ``capability``, honouring per-track overrides."""
-        if track_code and track_code in self.tracks:
-            chosen = getattr(self.tracks[track_code], capability)
-            if chosen:
-                return chosen
+    def provider_for(
+        self, capability: str, track_code: str | None = None, bank_code: str | None = None
+    ) -> str:
+        """The provider configured for ``capability``: a ``[banks.CODE]`` override first,
+        then ``[tracks.CODE]``, then ``[providers]``."""
+        for overrides, code in ((self.banks, bank_code), (self.tracks, track_code)):
+            if code and code in overrides:
+                chosen = getattr(overrides[code], capability)
+                if chosen:
+                    return chosen
         return getattr(self.providers, capability)
 
 
@@ -260,8 +336,10 @@ class PluginsSchema(Schema):
 
 
 class SettingsSchema(_Strict):
-    secret_key = secret(fields.String(required=True, validate=validate.Length(min=16)))
+    # The key signs HS256 JWTs: RFC 7518 asks for at least as many bytes as the hash (32).
+    secret_key = secret(fields.String(required=True, validate=validate.Length(min=32)))
     site_name = fields.String(load_default="lmscore")
+    instance_dir = fields.String(load_default="instance")
     base_url = fields.Url(load_default="http://127.0.0.1:5000", require_tld=False)
     timezone = fields.String(load_default="UTC")
     database = fields.Nested(DatabaseSchema, load_default=lambda: DatabaseSchema().load({}))
@@ -270,10 +348,16 @@ class SettingsSchema(_Strict):
     users = fields.Nested(UsersSchema, load_default=lambda: UsersSchema().load({}))
     email = fields.Nested(EmailSchema, load_default=lambda: EmailSchema().load({}))
     web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
+    uploads = fields.Nested(UploadsSchema, load_default=lambda: UploadsSchema().load({}))
+    reviews = fields.Nested(ReviewsSchema, load_default=lambda: ReviewsSchema().load({}))
+    quizzes = fields.Nested(QuizzesSchema, load_default=lambda: QuizzesSchema().load({}))
     providers = fields.Nested(
         DefaultProviderChoiceSchema, load_default=lambda: DefaultProviderChoiceSchema().load({})
     )
     tracks = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ProviderChoiceSchema), load_default=dict
+    )
+    banks = fields.Dict(
         keys=fields.String(), values=fields.Nested(ProviderChoiceSchema), load_default=dict
     )
     plugins = fields.Dict(load_default=dict)
@@ -283,22 +367,30 @@ class SettingsSchema(_Strict):
 # Loading
 
 
-def _resolve_secrets(node: Any, path: str, found: set[str], source: str) -> Any:
+def _resolve_secrets(
+    node: Any, path: str, found: set[str], source: str, environ: Mapping[str, str]
+) -> Any:
     """Replace every ``{"$env" = "NAME"}`` with the variable's value, remembering the paths."""
     if isinstance(node, Mapping):
         if set(node) == {"$env"}:
             name = node["$env"]
-            if not isinstance(name, str) or name not in os.environ:
+            if not isinstance(name, str) or name not in environ:
                 raise ConfigError(
                     f"{path}: environment variable {name!r} is not set (secret referenced in "
                     f"{source})",
                     details={"key": path, "file": source},
                 )
             found.add(path)
-            return os.environ[name]
-        return {k: _resolve_secrets(v, _join(path, k), found, source) for k, v in node.items()}
+            return environ[name]
+        return {
+            k: _resolve_secrets(v, _join(path, k), found, source, environ)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_resolve_secrets(v, f"{path}[{i}]", found, source) for i, v in enumerate(node)]
+        return [
+            _resolve_secrets(v, f"{path}[{i}]", found, source, environ)
+            for i, v in enumerate(node)
+        ]
     return node
 
 
@@ -313,17 +405,32 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _field_at(schema: Schema | None, keys: list[str]) -> fields.Field | None:
+    found: fields.Field | None = None
+    for key in keys:
+        found = schema.fields.get(key) if schema is not None else None
+        schema = found.schema if isinstance(found, fields.Nested) else None
+    return found
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str], schema: Schema) -> None:
     for name, raw in environ.items():
         if not name.startswith("LMS_") or name in RESERVED_ENV:
             continue
-        keys = name[4:].lower().split("__")
+        parts = name[4:].split("__")
+        # Setting names are lower case; track codes (``LMS_TRACKS__DP__SCHEDULER``) keep theirs.
+        keys = [
+            part if i == 1 and parts[0].lower() == "tracks" else part.lower()
+            for i, part in enumerate(parts)
+        ]
         target = data
         for key in keys[:-1]:
             target = target.setdefault(key, {})
             if not isinstance(target, dict):
                 raise ConfigError(f"{name}: {'.'.join(keys)} does not name a setting table")
-        target[keys[-1]] = _env_value(raw)
+        # A string setting keeps the text as given: a password of digits must not become an int.
+        is_text = isinstance(_field_at(schema, keys), fields.String)
+        target[keys[-1]] = raw if is_text else _env_value(raw)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,13 +496,13 @@ def load_settings(
         raise ConfigError(f"configuration file {source} does not exist")
     else:
         source = "<defaults and environment>"
-    _apply_env(data, environ)
+    schema = SettingsSchema()
+    _apply_env(data, environ, schema)
     if overrides:
         data = _merge(data, overrides)
     found: set[str] = set()
-    data = _resolve_secrets(data, "", found, source)
+    data = _resolve_secrets(data, "", found, source, environ)
 
-    schema = SettingsSchema()
     try:
         loaded = schema.load(data)
     except ValidationError as exc:

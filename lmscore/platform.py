@@ -26,6 +26,7 @@ from .jobs import JobQueue, JobSpec, PeriodicJob
 from .mail import Mailer
 from .plugins import PluginHost
 from .services import events as outbox
+from .storage import FileStore
 
 #: registration hook → (registry attribute, capability label, interface)
 CAPABILITIES: dict[str, tuple[str, str, type]] = {
@@ -33,7 +34,9 @@ CAPABILITIES: dict[str, tuple[str, str, type]] = {
     "lms_register_schedulers": ("schedulers", "scheduler", Scheduler),
     "lms_register_graders": ("graders", "grader", Grader),
     "lms_register_quiz_generators": ("quiz_generators", "quiz generator", QuizGenerator),
-    "lms_register_workspace_backends": ("workspace_backends", "workspace backend", WorkspaceBackend),
+    "lms_register_workspace_backends": (
+        "workspace_backends", "workspace backend", WorkspaceBackend,
+    ),
     "lms_register_payment_providers": ("payment_providers", "payment provider", PaymentProvider),
     "lms_register_notification_channels": (
         "notification_channels", "notification channel", NotificationChannel,
@@ -85,6 +88,7 @@ class Platform:
         event.listen(self.db.session_factory, "after_soft_rollback",
                      lambda session, _tx: outbox.forget_after_rollback(session))
         self.mailer = Mailer(settings.email)
+        self.files = FileStore(settings.uploads)
         self.jobs = JobQueue(self, settings.jobs)
         for plugin, spec in self.plugins.collect("lms_register_actors", lms=self):
             if not isinstance(spec, JobSpec):
@@ -103,8 +107,9 @@ class Platform:
             registry: Registry[Any] = getattr(self, attr)
             wanted = [("providers", getattr(s.providers, capability))]
             wanted += [
-                (f"tracks.{code}", getattr(choice, capability))
-                for code, choice in s.tracks.items()
+                (f"{table}.{code}", getattr(choice, capability))
+                for table, overrides in (("tracks", s.tracks), ("banks", s.banks))
+                for code, choice in overrides.items()
                 if getattr(choice, capability)
             ]
             for where, name in wanted:
@@ -117,8 +122,10 @@ class Platform:
 
     # -- selection ---------------------------------------------------------------------------
 
-    def scheduler_for(self, track_code: str | None = None) -> Scheduler:
-        return self.schedulers.get(self.settings.provider_for("scheduler", track_code))
+    def scheduler_for(
+        self, track_code: str | None = None, bank_code: str | None = None
+    ) -> Scheduler:
+        return self.schedulers.get(self.settings.provider_for("scheduler", track_code, bank_code))
 
     def payment_provider_for(self, track_code: str | None = None) -> PaymentProvider:
         return self.payment_providers.get(

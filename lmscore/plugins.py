@@ -3,6 +3,8 @@ per-plugin settings, and isolated calls for event listeners."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -68,10 +70,10 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT)
         for module in spec_modules():
             self.pm.add_hookspecs(module)
-        if os.environ.get("LMS_TRACE_HOOKS") == "1":
+        # Read once: the flag is checked on every collected call, which must stay cheap.
+        self.tracing = os.environ.get("LMS_TRACE_HOOKS") == "1"
+        if self.tracing:
             self._enable_tracing()
-
-        import importlib
 
         for module_name in DEFAULT_PLUGINS:
             self._register(importlib.import_module(module_name), module_name)
@@ -98,10 +100,7 @@ class PluginHost:
             self._register(obj, plugin_id)
             self.enabled.append(plugin_id)
 
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise StartupError(f"plugin {exc.plugin_name!r}: {exc}") from exc
+        self._refuse_unknown_hooks()
 
         for plugin_id in settings.plugin_tables:
             if plugin_id not in self.enabled and plugin_id not in available:
@@ -119,9 +118,40 @@ class PluginHost:
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            raise StartupError(f"plugin {name!r}: {exc}") from exc
+            # pluggy's message spans lines; start-up errors are printed as one line.
+            raise StartupError(f"plugin {name!r}: {'; '.join(str(exc).splitlines())}") from exc
         except ValueError as exc:  # registered twice
             raise StartupError(f"plugin {name!r} is registered twice: {exc}") from exc
+        self._refuse_defaults(name)
+
+    def _refuse_unknown_hooks(self) -> None:
+        """``check_pending`` with a message naming the plugin id and the misspelled hook."""
+        for hook_name, caller in sorted(vars(self.pm.hook).items()):
+            if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
+                plugins = ", ".join(repr(i.plugin_name) for i in caller.get_hookimpls())
+                raise StartupError(
+                    f"plugin {plugins} implements unknown hook {hook_name!r}; check its "
+                    "spelling against docs/plugins.md"
+                )
+        self.pm.check_pending()  # whatever pluggy itself might add to the check
+
+    def _refuse_defaults(self, plugin_id: str) -> None:
+        """pluggy silently never passes a parameter that has a default, so an implementation
+        written ``def lms_nav_items(lms, user=None)`` would always see None: refuse it."""
+        for caller in self.pm.get_hookcallers(self.pm.get_plugin(plugin_id)) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != plugin_id:
+                    continue
+                defaulted = [
+                    p.name for p in inspect.signature(impl.function).parameters.values()
+                    if p.default is not inspect.Parameter.empty
+                ]
+                if defaulted:
+                    raise StartupError(
+                        f"plugin {plugin_id!r}: {caller.name} gives parameter(s) "
+                        f"{', '.join(defaulted)} a default; pluggy never passes those, so "
+                        "remove the default"
+                    )
 
     def _enable_tracing(self) -> None:
         tracer = logging.getLogger("lmscore.hooks")
@@ -142,18 +172,14 @@ class PluginHost:
 
     def _load_plugin_config(self, plugin_id: str) -> dict[str, Any]:
         table = self.settings.plugin_tables.get(plugin_id, {})
-        schema_cls = None
-        for impl in self.pm.hook.lms_config_schema.get_hookimpls():
-            if impl.plugin_name == plugin_id:
-                schema_cls = impl.function()
-        if schema_cls is None:
+        schema = self.config_schema(plugin_id)
+        if schema is None:
             if table:
                 raise StartupError(
                     f"[plugins.{plugin_id}] in {self.settings.source}: plugin {plugin_id!r} "
                     "takes no settings"
                 )
             return {}
-        schema: Schema = schema_cls() if isinstance(schema_cls, type) else schema_cls
         try:
             return schema.load(table, unknown=RAISE)
         except ValidationError as exc:
@@ -167,9 +193,13 @@ class PluginHost:
             raise LookupError(f"plugin {plugin_id!r} is not enabled") from None
 
     def config_schema(self, plugin_id: str) -> Schema | None:
+        """The plugin's own ``lms_config_schema`` result, instantiated; only that plugin's
+        implementation is asked, so one plugin can never describe another's settings."""
         for impl in self.pm.hook.lms_config_schema.get_hookimpls():
             if impl.plugin_name == plugin_id:
                 schema_cls = impl.function()
+                if schema_cls is None:
+                    return None
                 return schema_cls() if isinstance(schema_cls, type) else schema_cls
         return None
 
@@ -203,12 +233,12 @@ class PluginHost:
                 on_error(impl.plugin_name, exc)
         return results
 
-    def collect_slot(self, slot: str, context: dict[str, Any]) -> list[Any]:
+    def collect_slot(self, lms: Any, slot: str, context: dict[str, Any]) -> list[Any]:
         """Each plugin's non-None ``lms_template_slot`` result, in plugin-id order."""
         return [
             result
             for _plugin, result in self.call_each_unchecked(
-                "lms_template_slot", slot=slot, context=context
+                "lms_template_slot", lms=lms, slot=slot, context=context
             )
             if result is not None
         ]
@@ -223,7 +253,7 @@ class PluginHost:
 
     def _call_impl(self, impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
         args = {name: kwargs[name] for name in impl.argnames}
-        if os.environ.get("LMS_TRACE_HOOKS") == "1":
+        if self.tracing:
             logging.getLogger("lmscore.hooks").warning(
                 "hook %s -> %s", hook_name, impl.plugin_name
             )

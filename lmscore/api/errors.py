@@ -57,6 +57,8 @@ def from_http_exception(error: HTTPException):
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
     headers = dict(getattr(error, "headers", None) or {})
+    # werkzeug keeps a 405's Allow header in get_headers(), not in .headers.
+    headers.update((k, v) for k, v in error.get_headers() if k == "Allow")
     if status == 400 and messages and "Invalid JSON body." in str(messages):
         return error_response(400, "invalid_json", "The request body is not valid JSON.")
     if messages is not None:

@@ -48,6 +48,8 @@ class RefundResult:
 class PaymentProvider(ABC):
     name: ClassVar[str]
     label: ClassVar[str] = ""
+    #: False for providers that enrol without charging (``free``): no payment is recorded.
+    takes_payment: ClassVar[bool] = True
 
     @abstractmethod
     def start_checkout(self, request: CheckoutRequest) -> CheckoutResult:

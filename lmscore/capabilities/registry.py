@@ -40,7 +40,8 @@ class Registry(Generic[T]):
             return self._providers[name]
         except KeyError:
             raise LookupError(
-                f"no {self.capability} named {name!r}; available: {', '.join(self.names()) or 'none'}"
+                f"no {self.capability} named {name!r}; "
+                f"available: {', '.join(self.names()) or 'none'}"
             ) from None
 
     def owner(self, name: str) -> str:

@@ -1,11 +1,12 @@
-"""The core's own jobs: event delivery, the outbox sweep and sending email."""
+"""The core's own jobs: event delivery, the outbox sweep, email, submission processing,
+quiz generation and closing expired quiz attempts."""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..jobs import JobSpec, PeriodicJob
 from ..mail import SEND_JOB
-from ..services import events
+from ..services import events, quizzes, submissions
 
 
 def send_email(lms, to: str, subject: str, text: str, html: str | None = None) -> None:
@@ -18,9 +19,15 @@ def lms_register_actors():
         JobSpec(events.DELIVER_JOB, events.deliver, max_retries=3),
         JobSpec(events.SWEEP_JOB, events.sweep, max_retries=0),
         JobSpec(SEND_JOB, send_email, max_retries=8),
+        JobSpec(submissions.PROCESS_JOB, submissions.process, max_retries=3),
+        JobSpec(quizzes.GENERATE_JOB, quizzes.generate, max_retries=0, time_limit_s=300),
+        JobSpec(quizzes.AUTO_CLOSE_JOB, quizzes.close_expired_attempts, max_retries=0),
     ]
 
 
 @hookimpl
 def lms_register_periodic_jobs():
-    return [PeriodicJob(events.SWEEP_JOB, every_s=60)]
+    return [
+        PeriodicJob(events.SWEEP_JOB, every_s=60),
+        PeriodicJob(quizzes.AUTO_CLOSE_JOB, every_s=30),
+    ]

@@ -1,4 +1,6 @@
-"""``choice``: multiple-choice grading.
+"""The core graders: ``choice``, ``short_answer``, ``numeric`` and ``manual``.
+
+``choice``: multiple-choice grading.
 
 Single answer: all or nothing. Multiple answers: the answer key is either a list of right
 options (they share +100 %, the wrong ones share −100 %) or explicit fractions per option
@@ -7,6 +9,7 @@ options (they share +100 %, the wrong ones share −100 %) or explicit fractions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ..capabilities import Answer, GradableItem, Grader, GradeResult
@@ -54,6 +57,69 @@ class ChoiceGrader(Grader):
         return GradeResult(score=score, max_score=1.0, feedback=feedback)
 
 
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+class ShortAnswerGrader(Grader):
+    """Case- and space-insensitive match against the accepted answers; an accepted answer
+    written ``/regex/`` is matched as a full regular expression."""
+
+    name = "short_answer"
+    label = "Short answer"
+    item_types = ("short_answer",)
+
+    def grade(self, item: GradableItem, answer: Answer) -> GradeResult:
+        given = _normalise(answer.text or "")
+        if not given:
+            raise ValueError("type an answer")
+        accepted = item.answer_key if isinstance(item.answer_key, list) else [item.answer_key]
+        for candidate in accepted:
+            candidate = str(candidate)
+            if len(candidate) > 2 and candidate.startswith("/") and candidate.endswith("/"):
+                if re.fullmatch(candidate[1:-1], given, flags=re.IGNORECASE):
+                    return GradeResult(1.0, 1.0, "Correct.")
+            elif _normalise(candidate) == given:
+                return GradeResult(1.0, 1.0, "Correct.")
+        shown = next((str(a) for a in accepted if not str(a).startswith("/")), "")
+        return GradeResult(0.0, 1.0, f"Incorrect. Accepted answer: {shown}." if shown else "Incorrect.")
+
+
+class NumericGrader(Grader):
+    """Right when within ``tolerance`` (absolute) or ``relative`` (a fraction of the value)."""
+
+    name = "numeric"
+    label = "Numeric"
+    item_types = ("numeric",)
+
+    def grade(self, item: GradableItem, answer: Answer) -> GradeResult:
+        if answer.value is None:
+            raise ValueError("enter a number")
+        key = item.answer_key or {}
+        expected = float(key["value"])
+        tolerance = float(key.get("tolerance", 0.0))
+        if "relative" in key:
+            tolerance = max(tolerance, abs(expected) * float(key["relative"]))
+        if abs(float(answer.value) - expected) <= tolerance + 1e-12:
+            return GradeResult(1.0, 1.0, "Correct.")
+        return GradeResult(0.0, 1.0, f"Incorrect. The answer is {expected:g}.")
+
+
+class ManualGrader(Grader):
+    """Free-text answers (theory, scenario) wait for a trainer."""
+
+    name = "manual"
+    label = "Trainer review"
+    item_types = ("theory", "scenario")
+
+    def grade(self, item: GradableItem, answer: Answer) -> GradeResult:
+        if not (answer.text or "").strip():
+            raise ValueError("write an answer")
+        return GradeResult(0.0, 1.0, "Waiting for a trainer's review.", needs_manual_review=True)
+
+
 @hookimpl
 def lms_register_graders():
-    return [ChoiceGrader()]
+    return [ChoiceGrader(), ShortAnswerGrader(), NumericGrader(), ManualGrader()]

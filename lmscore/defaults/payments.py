@@ -15,6 +15,7 @@ from ..hookspecs import hookimpl
 class FreeProvider(PaymentProvider):
     name = "free"
     label = "Free (no payment)"
+    takes_payment = False
 
     def start_checkout(self, request: CheckoutRequest) -> CheckoutResult:
         return CheckoutResult(

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Middleware
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware, Retries
 
 from ..config import JobsSettings
 from ..errors import StartupError
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from ..platform import Platform
 
 log = logging.getLogger(__name__)
+
+
+class JobFailed(RuntimeError):
+    """Raised by ``JobQueue.drain`` for a job that failed for good while draining."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,17 @@ class JobQueue:
         self.lms = lms
         self.settings = settings
         if settings.uses_redis:
+            import redis
             from dramatiq.brokers.redis import RedisBroker
 
-            self.broker: dramatiq.Broker = RedisBroker(url=settings.broker)
+            # A bounded connect, so an unreachable Redis fails the readiness probe, not hangs it.
+            client = redis.Redis.from_url(settings.broker, socket_connect_timeout=5)
+            self.broker: dramatiq.Broker = RedisBroker(client=client)
         else:
             self.broker = StubBroker()
             self.broker.emit_after("process_boot")
-        self.broker.add_middleware(_RecordFailures(self))
+        # After-hooks run in reverse order: ours must come after Retries has marked the failure.
+        self.broker.add_middleware(_RecordFailures(self), before=Retries)
         self.actors: dict[str, dramatiq.Actor] = {}
         self.periodic: list[PeriodicJob] = []
         self._worker: dramatiq.Worker | None = None
@@ -119,7 +128,8 @@ class JobQueue:
                     actor=message.actor_name,
                     message_id=message.message_id,
                     kwargs=message.kwargs,
-                    retries=message.options.get("retries", 0),
+                    # Retries counts every failed run, the last one too: one more than retried.
+                    retries=max(message.options.get("retries", 0) - 1, 0),
                     error=f"{type(exception).__name__}: {exception}",
                     traceback="".join(traceback.format_exception(exception))[-20_000:],
                 )
@@ -168,25 +178,37 @@ class JobQueue:
             queue.qsize() for queue in self.broker.queues.values()
         )
 
-    def drain(self, timeout_s: float = 30) -> None:
-        """Run queued jobs until no job is left (tests and one-shot CLI runs use this on the
-        stub broker). Starts a temporary worker when none is running."""
+    def drain(self, timeout_s: float = 30, *, raise_failures: bool = True) -> None:
+        """Run queued jobs, their retries and the jobs they queue until none is left (tests and
+        one-shot CLI runs use this on the in-process broker). Starts a temporary worker when
+        none is running. A job that fails for good during the drain gets its JobFailure row
+        and, with ``raise_failures``, its error is raised here."""
         if not isinstance(self.broker, StubBroker):
             raise RuntimeError("drain() only works with the in-process broker")
+        failed_before = {message.message_id for message in self.broker.dead_letters}
         own_worker = self._worker is None
         if own_worker:
             self.start_worker(periodic=False)
+        assert self._worker is not None
         try:
             deadline = time.monotonic() + timeout_s
-            for queue_name in list(self.broker.queues):
-                self.broker.join(queue_name, timeout=int(timeout_s * 1000))
-                if time.monotonic() > deadline:
-                    raise TimeoutError("jobs still running after drain timeout")
-            assert self._worker is not None
-            self._worker.join()
+            while True:
+                for queue_name in [name for name in self.broker.queues if name == q_name(name)]:
+                    left_ms = int((deadline - time.monotonic()) * 1000)
+                    if left_ms <= 0:
+                        raise TimeoutError(f"jobs still queued after {timeout_s} s")
+                    self.broker.join(queue_name, timeout=left_ms, fail_fast=False)
+                self._worker.join()
+                if not self.has_pending():
+                    break
         finally:
             if own_worker:
                 self.stop_worker()
+        failed = [m for m in self.broker.dead_letters if m.message_id not in failed_before]
+        if failed and raise_failures:
+            message = failed[0]
+            raise JobFailed(f"job {message.actor_name} failed for good:\n"
+                            f"{message.options.get('traceback', '')}")
 
     def close(self) -> None:
         self.stop_worker()

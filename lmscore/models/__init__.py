@@ -2,7 +2,42 @@
 their own Alembic branch."""
 
 from .auth import RefreshToken, UsedToken
+from .banks import BankNode, CardState, Item, QuestionBank, ReviewLog
 from .outbox import JobFailure, OutboxEvent
+from .payments import Payment, ProcessedProviderEvent
+from .quizzes import (
+    AttemptQuestion,
+    AttemptStatus,
+    FeedbackTiming,
+    GenerationStatus,
+    Quiz,
+    QuizAttempt,
+    QuizQuestion,
+    QuizStatus,
+)
+from .tracks import (
+    AWAITING,
+    Deliverable,
+    DeliverableKind,
+    Enrolment,
+    EnrolmentStatus,
+    Project,
+    ProjectType,
+    Review,
+    ReviewDecision,
+    Step,
+    StepCompletion,
+    Submission,
+    SubmissionStatus,
+    Track,
+)
 from .users import Role, User
 
-__all__ = ["JobFailure", "OutboxEvent", "RefreshToken", "Role", "UsedToken", "User"]
+__all__ = [
+    "AttemptQuestion", "AttemptStatus", "FeedbackTiming", "GenerationStatus", "Quiz",
+    "QuizAttempt", "QuizQuestion", "QuizStatus",
+    "BankNode", "CardState", "Item", "QuestionBank", "ReviewLog",
+    "AWAITING", "Deliverable", "DeliverableKind", "Enrolment", "EnrolmentStatus", "JobFailure",
+    "OutboxEvent", "Payment", "ProcessedProviderEvent", "Project", "ProjectType", "RefreshToken", "Review", "ReviewDecision", "Role",
+    "Step", "StepCompletion", "Submission", "SubmissionStatus", "Track", "UsedToken", "User",
+]

@@ -4,21 +4,33 @@ rotating refresh tokens, and signed single-use tokens for email verification and
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from limits import parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..errors import AuthenticationFailed, Conflict, TooManyRequests, ValidationFailed
+from ..errors import (
+    AuthenticationFailed,
+    Conflict,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationFailed,
+)
 from ..events import UserRegistered
 from ..models import RefreshToken, Role, UsedToken, User
 from . import events
@@ -32,6 +44,11 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
 JWT_ALGORITHM = "HS256"
 GENERIC_LOGIN_ERROR = "Wrong email or password."
+LOCKED_MESSAGE = "Too many failed sign-ins. Try again later."
+# An administrator's lock has no end; sign-in says so only once the password is right.
+ADMIN_LOCK = datetime(9999, 12, 31, tzinfo=UTC)
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RESET_REQUESTED = "If an account exists for this email, a reset link is on its way."
 VERIFY_PURPOSE = "verify-email"
 RESET_PURPOSE = "password-reset"
 
@@ -80,6 +97,76 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
+def invalid_field(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details={"fields": {field: [message]}})
+
+
+def check_email(email: str) -> None:
+    if len(email) > 320 or not EMAIL_RE.match(email):
+        raise invalid_field("email", "Not a valid email address.")
+
+
+def clean_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise invalid_field("name", "Enter a name of 1 to 200 characters.")
+    return name
+
+
+# -- rate limits and lockout state --------------------------------------------------------------
+# Kept in the `limits` storage (Redis in production) so every node sees the same counts.
+
+_storages: dict[str, Storage] = {}
+
+
+def _storage(lms: Platform) -> Storage:
+    uri = lms.settings.auth.rate_limit_storage
+    if uri not in _storages:
+        _storages[uri] = storage_from_string(uri)
+    return _storages[uri]
+
+
+def check_rate(lms: Platform, ip: str, account: str | None = None) -> None:
+    """Count one request to an auth endpoint per IP and, when given, per account (email);
+    429 with Retry-After past either limit."""
+    settings = lms.settings.auth
+    limiter = MovingWindowRateLimiter(_storage(lms))
+    checks = [(parse(settings.ip_rate_limit), "ip", ip)]
+    if account:
+        checks.append((parse(settings.account_rate_limit), "account", normalise_email(account)))
+    for limit, scope, key in checks:
+        if not limiter.hit(limit, "lmscore-auth", scope, key):
+            reset_at, _remaining = limiter.get_window_stats(limit, "lmscore-auth", scope, key)
+            raise TooManyRequests(
+                "Too many attempts. Wait a moment and try again.",
+                retry_after=int(reset_at - time.time()) + 1,
+            )
+
+
+def reset_rate_limits(lms: Platform) -> None:
+    """Forget every counter and lock kept in the storage (tests, and admins after an incident)."""
+    _storage(lms).reset()
+
+
+def _ghost_lock_retry_after(lms: Platform, email: str) -> int:
+    """Seconds left on the lockout of an email with no account (0 when not locked)."""
+    storage = _storage(lms)
+    if storage.get(f"lmscore-ghost-lock/{email}") <= 0:
+        return 0
+    return int(storage.get_expiry(f"lmscore-ghost-lock/{email}") - time.time()) + 1
+
+
+def _ghost_failure(lms: Platform, email: str) -> None:
+    """Count a failed sign-in for an email with no account and lock it exactly as a real
+    account would be locked, so lockouts never reveal which emails exist."""
+    settings = lms.settings.auth
+    storage = _storage(lms)
+    fails = storage.incr(f"lmscore-ghost-fails/{email}", 86400)
+    if fails >= settings.max_failed_logins:
+        storage.clear(f"lmscore-ghost-fails/{email}")
+        storage.incr(f"lmscore-ghost-lock/{email}", settings.lockout_minutes * 60)
+
+
 # -- registration and login --------------------------------------------------------------------
 
 
@@ -89,13 +176,15 @@ def register(
 ) -> User:
     """Create an account and emit ``user_registered``. Commits."""
     email = normalise_email(email)
+    check_email(email)
+    name = clean_name(name)
     check_password_policy(password, email)
     if find_user_by_email(session, email) is not None:
         raise Conflict(
             "An account with this email already exists.",
             details={"fields": {"email": ["is already registered"]}},
         )
-    user = User(email=email, name=name.strip(), role=role.value, password_hash=hash_password(password))
+    user = User(email=email, name=name, role=role.value, password_hash=hash_password(password))
     session.add(user)
     session.flush()
     events.emit(session, UserRegistered(user_id=user.id, email=user.email, display_name=user.name))
@@ -106,17 +195,21 @@ def register(
 
 def check_credentials(lms: Platform, session: Session, email: str, password: str) -> User:
     """The user for these credentials, with lockout after repeated failures. Commits the
-    failure counter either way. Messages never reveal whether the email exists."""
+    failure counter either way. Unknown emails fail, and lock, exactly like real ones."""
     settings = lms.settings.auth
+    email = normalise_email(email)
     user = find_user_by_email(session, email)
     now = utcnow()
-    if user is not None and user.locked_until and user.locked_until > now:
-        retry_after = int((user.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests(
-            "Too many failed sign-ins. Try again later.", retry_after=retry_after
-        )
+    locked_until = user.locked_until if user is not None else None
+    if locked_until is not None and now < locked_until < ADMIN_LOCK:
+        raise TooManyRequests(LOCKED_MESSAGE,
+                              retry_after=int((locked_until - now).total_seconds()) + 1)
+    if user is None and (retry_after := _ghost_lock_retry_after(lms, email)):
+        raise TooManyRequests(LOCKED_MESSAGE, retry_after=retry_after)
     if not verify_password(user, password):
-        if user is not None:
+        if user is None:
+            _ghost_failure(lms, email)
+        elif locked_until != ADMIN_LOCK:
             user.failed_logins += 1
             if user.failed_logins >= settings.max_failed_logins:
                 user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
@@ -124,21 +217,16 @@ def check_credentials(lms: Platform, session: Session, email: str, password: str
             session.commit()
         raise AuthenticationFailed(GENERIC_LOGIN_ERROR)
     assert user is not None
+    if locked_until == ADMIN_LOCK:
+        raise PermissionDenied("This account is locked. Contact an administrator.")
     if settings.require_email_verification and user.email_verified_at is None:
         raise AuthenticationFailed("Please verify your email address first.")
-    if user.failed_logins or user.locked_until:
-        user.failed_logins = 0
-        user.locked_until = None
+    user.failed_logins = 0
+    user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     session.commit()
     return user
-
-
-def unlock(session: Session, user: User) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
-    session.commit()
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -278,29 +366,55 @@ def make_signed_token(lms: Platform, user: User, purpose: str) -> str:
     return _serializer(lms, purpose).dumps(payload)
 
 
-def consume_signed_token(
-    lms: Platform, session: Session, token: str, purpose: str, max_age_s: int
-) -> User:
-    """Check a signed token, mark it used (in the caller's transaction) and return its user."""
-    invalid = ValidationFailed(
+def _invalid_link() -> ValidationFailed:
+    return ValidationFailed(
         "This link is invalid or has already been used.", details={"fields": {"token": ["invalid"]}}
     )
+
+
+def _max_age_s(lms: Platform, purpose: str) -> int:
+    if purpose == RESET_PURPOSE:
+        return lms.settings.auth.password_reset_minutes * 60
+    return lms.settings.auth.verify_email_hours * 3600
+
+
+def _load_signed_token(
+    lms: Platform, session: Session, token: str, purpose: str
+) -> tuple[User, str]:
     try:
-        payload = _serializer(lms, purpose).loads(token, max_age=max_age_s)
+        payload = _serializer(lms, purpose).loads(token, max_age=_max_age_s(lms, purpose))
     except SignatureExpired:
         raise ValidationFailed(
             "This link has expired; ask for a new one.", details={"fields": {"token": ["expired"]}}
         ) from None
     except BadSignature:
-        raise invalid from None
-    user = session.get(User, payload.get("uid"))
+        raise _invalid_link() from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
+        raise _invalid_link()
+    user = session.get(User, payload["uid"])
     if user is None or user.email != payload.get("email"):
-        raise invalid
+        raise _invalid_link()
     if purpose == RESET_PURPOSE and payload.get("pw") != _password_fingerprint(user):
-        raise invalid
-    if session.scalar(select(func.count()).where(UsedToken.jti == payload["jti"])):
-        raise invalid
-    session.add(UsedToken(jti=payload["jti"], purpose=purpose))
+        raise _invalid_link()
+    if session.scalar(select(func.count()).where(UsedToken.jti == payload.get("jti"))):
+        raise _invalid_link()
+    return user, payload["jti"]
+
+
+def check_signed_token(lms: Platform, session: Session, token: str, purpose: str) -> User:
+    """The user of a valid, unexpired, unused token, without using it up (to show a form)."""
+    return _load_signed_token(lms, session, token, purpose)[0]
+
+
+def consume_signed_token(lms: Platform, session: Session, token: str, purpose: str) -> User:
+    """Check a signed token, mark it used (in the caller's transaction) and return its user."""
+    user, jti = _load_signed_token(lms, session, token, purpose)
+    session.add(UsedToken(jti=jti, purpose=purpose))
+    try:
+        session.flush()
+    except IntegrityError:  # the same link used twice at once: the other request won
+        session.rollback()
+        raise _invalid_link() from None
     return user
 
 
@@ -318,9 +432,7 @@ def send_verification_email(lms: Platform, session: Session, user: User) -> None
 
 
 def verify_email(lms: Platform, session: Session, token: str) -> User:
-    user = consume_signed_token(
-        lms, session, token, VERIFY_PURPOSE, lms.settings.auth.verify_email_hours * 3600
-    )
+    user = consume_signed_token(lms, session, token, VERIFY_PURPOSE)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session.commit()
@@ -328,7 +440,7 @@ def verify_email(lms: Platform, session: Session, token: str) -> User:
 
 
 def request_password_reset(lms: Platform, session: Session, email: str) -> None:
-    """Mail a reset link if the account exists; say nothing either way."""
+    """Mail a reset link if the account exists; callers answer ``RESET_REQUESTED`` either way."""
     from ..mail import SEND_JOB
 
     user = find_user_by_email(session, email)
@@ -347,19 +459,22 @@ def request_password_reset(lms: Platform, session: Session, email: str) -> None:
 
 
 def reset_password(lms: Platform, session: Session, token: str, new_password: str) -> User:
-    user = consume_signed_token(
-        lms, session, token, RESET_PURPOSE, lms.settings.auth.password_reset_minutes * 60
-    )
+    """Set a new password from a reset link and end every session of the account. Commits."""
+    # A weak password must not use up the link: check it first.
+    user = check_signed_token(lms, session, token, RESET_PURPOSE)
     check_password_policy(new_password, user.email)
+    consume_signed_token(lms, session, token, RESET_PURPOSE)
     user.password_hash = hash_password(new_password)
     user.failed_logins = 0
-    user.locked_until = None
+    if user.locked_until != ADMIN_LOCK:
+        user.locked_until = None
     end_all_sessions(session, user)
     session.commit()
     return user
 
 
 def change_password(session: Session, user: User, current: str, new_password: str) -> None:
+    """Change a known password; every other session ends (the caller signs this one in again)."""
     if not verify_password(user, current):
         raise ValidationFailed(
             "The current password is wrong.",

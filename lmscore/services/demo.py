@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import Role
-from . import auth
+from ..errors import PaymentRequired
+from . import auth, learning
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -31,7 +32,8 @@ DEMO_ACCOUNTS = (
 
 
 def load(lms: Platform, session: Session) -> tuple[DemoAccount, ...]:
-    """Create the demo accounts that do not exist yet; the learner is assigned the trainer."""
+    """Create the demo accounts that do not exist yet; the learner is assigned the trainer
+    and enrolled in every track that needs no payment."""
     users = {}
     for account in DEMO_ACCOUNTS:
         user = auth.find_user_by_email(session, account.email)
@@ -44,4 +46,10 @@ def load(lms: Platform, session: Session) -> tuple[DemoAccount, ...]:
     if learner.trainer_id is None:
         learner.trainer_id = trainer.id
     session.commit()
+    for track in learning.catalogue(session):
+        if learning.enrolment_of(session, learner, track.id) is None:
+            try:
+                learning.enrol(lms, session, learner, track.code)
+            except PaymentRequired:
+                session.rollback()  # a paying provider is configured: the learner buys it
     return DEMO_ACCOUNTS

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Select, select
+
+from ..models import JobFailure, User
+from .permissions import Action, require
+
 if TYPE_CHECKING:
     from ..platform import Platform
 
@@ -35,3 +40,14 @@ def core_providers(lms: Platform) -> dict[str, list[str]]:
             for item in items:
                 out.setdefault(item.capability, []).append(item.name)
     return out
+
+
+def plugins_for(lms: Platform, actor: User) -> list[dict[str, Any]]:
+    """``plugin_overview`` for an admin (the CLI's operator is trusted and calls it directly)."""
+    require(actor, Action.VIEW_OPERATIONS)
+    return plugin_overview(lms)
+
+
+def job_failures_query(actor: User) -> Select:
+    require(actor, Action.VIEW_OPERATIONS)
+    return select(JobFailure).order_by(JobFailure.id.desc())

@@ -15,7 +15,7 @@ ADMINS = frozenset({A, SA})
 
 
 class Action(StrEnum):
-    EDIT_OWN_PROFILE = "profile.edit_own"
+    OWN_PROFILE = "profile.own"  # view and edit one's own profile
     LIST_USERS = "users.list"
     VIEW_ANY_USER = "users.view_any"
     EDIT_ANY_USER = "users.edit_any"
@@ -27,13 +27,14 @@ class Action(StrEnum):
     SUBMIT_WORK = "work.submit"
     REVIEW_SUBMISSIONS = "submissions.review"
     EDIT_TRACKS = "tracks.edit"
+    VIEW_BANKS = "banks.view"  # question banks and their item counts
     LAUNCH_OWN_WORKSPACE = "workspaces.launch_own"
     MANAGE_WORKSPACES = "workspaces.manage"
     VIEW_OPERATIONS = "operations.view"  # plugins, jobs, configuration
 
 
 MATRIX: dict[Action, frozenset[Role]] = {
-    Action.EDIT_OWN_PROFILE: EVERYONE,
+    Action.OWN_PROFILE: EVERYONE,
     Action.LIST_USERS: ADMINS,
     Action.VIEW_ANY_USER: ADMINS,
     Action.EDIT_ANY_USER: ADMINS,
@@ -45,6 +46,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.SUBMIT_WORK: frozenset({S, SA}),
     Action.REVIEW_SUBMISSIONS: STAFF,
     Action.EDIT_TRACKS: ADMINS,
+    Action.VIEW_BANKS: STAFF,
     Action.LAUNCH_OWN_WORKSPACE: EVERYONE,
     Action.MANAGE_WORKSPACES: ADMINS,
     Action.VIEW_OPERATIONS: ADMINS,

@@ -111,14 +111,22 @@ def app_factory(
         if name.startswith("LMS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LMS_CONFIG", str(_empty_config(mail_dir.parent)))
-    built: list[tuple[Any, Any, Any]] = []
+    built: list[Any] = []
+    # Every app of one test shares one connection and one outer transaction, rolled back
+    # at the end: apps see each other's rows and never lock each other out.
+    shared: dict[str, Any] = {}
 
     def factory(config: Mapping[str, Any] | None = None,
                 plugins: Mapping[str, object] | None = None):
         base = {
             "secret_key": TEST_SECRET,
+            # Never a developer's instance/ folder (its template overrides, uploads…).
+            "instance_dir": str(mail_dir.parent / "instance"),
+            "uploads": {"root": str(mail_dir.parent / "uploads")},
             "database": {"url": lms_database_url},
-            "jobs": {"in_process_worker": False, "min_backoff_ms": 10, "max_backoff_ms": 50},
+            # One worker thread: jobs share the test's single connection, one at a time.
+            "jobs": {"in_process_worker": False, "worker_threads": 1, "min_backoff_ms": 10,
+                     "max_backoff_ms": 50},
             "email": {"backend": "file", "file_dir": str(mail_dir)},
             "auth": {"ip_rate_limit": "1000 per minute", "account_rate_limit": "1000 per minute"},
         }
@@ -127,24 +135,29 @@ def app_factory(
         app.config["TESTING"] = True
         app.test_client_class = WebClient
         lms = app.extensions["lmscore"]
-        connection = lms.db.engine.connect()
-        transaction = connection.begin()
-        lms.db.session_factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        if not shared:
+            shared["connection"] = lms.db.engine.connect()
+            shared["transaction"] = shared["connection"].begin()
+        lms.db.session_factory.configure(
+            bind=shared["connection"], join_transaction_mode="create_savepoint"
+        )
         lms.db.remove()
-        built.append((lms, connection, transaction))
+        built.append(lms)
         return app
 
     yield factory
-    for lms, connection, transaction in reversed(built):
+    from ..services.users import reset_rate_limits
+
+    for lms in reversed(built):
         lms.jobs.close()
         lms.db.remove()
-        if transaction.is_active:
-            transaction.rollback()
-        connection.close()
-        lms.db.engine.dispose()
-        from ..services.users import reset_rate_limits
-
         reset_rate_limits(lms)
+    if shared:
+        if shared["transaction"].is_active:
+            shared["transaction"].rollback()
+        shared["connection"].close()
+    for lms in built:
+        lms.db.engine.dispose()
 
 
 def _empty_config(folder: Path) -> Path:

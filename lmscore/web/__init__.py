@@ -8,7 +8,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from ..models import Role
-from . import navigation, security, session_auth
+from . import navigation, security, session_auth, themes
 from .navigation import NavItem
 
 if TYPE_CHECKING:
@@ -31,25 +31,37 @@ def init_app(app: Flask, lms: Platform) -> None:
         if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and not is_api_request():
             csrf.protect()
 
+    themes.init_app(app, lms)
     security.init_app(app, lms)
     session_auth.init_app(app, lms)
     navigation.init_app(app, lms, core_nav_items)
 
-    from . import accounts, pages
+    from . import accounts, admin, learner, pages, trainer
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(accounts.bp)
+    for blueprint in (learner.bp, trainer.bp, admin.bp):
+        app.register_blueprint(blueprint)
     for _plugin, blueprint in lms.plugins.collect("lms_register_web_blueprints", lms=lms):
         app.register_blueprint(blueprint)
 
 
 ADMIN_ROLES = frozenset({Role.ADMIN.value, Role.SUPERADMIN.value})
+STAFF_ROLES = ADMIN_ROLES | {Role.TRAINER.value}
 
 
 def core_nav_items(user) -> list[NavItem]:
     from flask import url_for
 
-    items = [NavItem("Home", url_for("pages.home"), order=0)]
+    items = [NavItem("Home", url_for("pages.home"), order=0),
+             NavItem("Tracks", url_for("learner.catalogue"), order=10)]
     if user is not None:
         items.append(NavItem("Profile", url_for("accounts.profile"), order=90))
+        items.append(NavItem("Dashboard", url_for("learner.dashboard"), order=5))
+    items += [
+        NavItem("Review queue", url_for("trainer.queue"), order=40, roles=STAFF_ROLES),
+        NavItem("Learners", url_for("trainer.learners"), order=45,
+                roles=frozenset({Role.TRAINER.value})),
+        NavItem("Admin", url_for("admin.users_list"), order=80, roles=ADMIN_ROLES),
+    ]
     return items

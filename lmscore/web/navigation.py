@@ -39,18 +39,20 @@ def init_app(app: Flask, lms: Platform, core_items) -> None:
     def nav_items() -> list[ShownNavItem]:
         user = web_user()
         items = list(core_items(user))
-        items += [item for _plugin, item in lms.plugins.collect("lms_nav_items", lms=lms, user=user)]
+        items += [item for _id, item in lms.plugins.collect("lms_nav_items", lms=lms, user=user)]
         role = user.role if user else None
         visible = sorted((i for i in items if i.visible_to(role)), key=lambda i: (i.order, i.label))
         path = request.path
         return [
-            ShownNavItem(i.label, i.url, active=path == i.url or (i.url != "/" and path.startswith(i.url)))
+            ShownNavItem(
+                i.label, i.url, active=path == i.url or (i.url != "/" and path.startswith(i.url))
+            )
             for i in visible
         ]
 
     def template_slot(slot: str, **context: Any) -> Markup:
         context.setdefault("user", web_user())
-        parts = lms.plugins.collect_slot(slot, context)
+        parts = lms.plugins.collect_slot(lms, slot, context)
         return Markup("\n").join(p if isinstance(p, Markup) else escape(p) for p in parts)
 
     app.jinja_env.globals.update(

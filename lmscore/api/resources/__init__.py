@@ -3,7 +3,12 @@
 
 def core_blueprints():
     from .auth.routes import blp as auth
+    from .banks.routes import blp as banks
     from .operations.routes import blp as operations
+    from .quizzes.routes import blp as quizzes
+    from .reviews.routes import blp as reviews
+    from .submissions.routes import blp as submissions
+    from .tracks.routes import blp as tracks
     from .users.routes import blp as users
 
-    return [auth, users, operations]
+    return [auth, users, tracks, submissions, reviews, quizzes, banks, operations]

@@ -1,9 +1,23 @@
-"""Schemas shared by several resources."""
+"""Schemas and fields shared by several resources."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
+
+from ...db import utcnow
+
+
+class Text(fields.String):
+    """A string without NUL characters, which PostgreSQL refuses to store or compare."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
 
 
 class UserSchema(Schema):
+    """What any client may see of a user: never a hash or a token."""
+
     id = fields.Integer(dump_only=True)
     email = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
@@ -15,4 +29,7 @@ class UserDetailSchema(UserSchema):
     timezone = fields.String(dump_only=True)
     email_verified = fields.Function(lambda u: u.email_verified_at is not None, dump_only=True)
     trainer_id = fields.Integer(dump_only=True, allow_none=True)
-    locked = fields.Function(lambda u: bool(u.locked_until), dump_only=True)
+    # A lockout that has run out is no lock.
+    locked = fields.Function(
+        lambda u: u.locked_until is not None and u.locked_until > utcnow(), dump_only=True
+    )

@@ -1,8 +1,11 @@
+"""Sign-up, sign-in and tokens. Every endpoint is public and rate limited per IP; those that
+name an account are also limited per account."""
+
 from flask import request
 from flask_smorest import Blueprint
 
 from .... import current_platform
-from ....services import auth, users
+from ....services import auth
 from .schemas import (
     LoginResultSchema,
     LoginSchema,
@@ -20,15 +23,20 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-u
 PUBLIC = {"security": []}
 
 
+def _limit(account: str | None = None):
+    """Count this request against the rate limits and return the platform."""
+    lms = current_platform()
+    auth.check_rate(lms, request.remote_addr or "", account)
+    return lms
+
+
 @blp.post("/register")
 @blp.doc(**PUBLIC)
 @blp.arguments(RegisterSchema)
 @blp.response(201, RegisteredSchema)
 def register(data):
-    lms = current_platform()
-    users.check_registration(data["email"], data["name"])
-    user = auth.register(lms, lms.db.session, **data)
-    return {"user": user}
+    lms = _limit(data["email"])
+    return {"user": auth.register(lms, lms.db.session, **data)}
 
 
 @blp.post("/login")
@@ -36,8 +44,7 @@ def register(data):
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
 def login(data):
-    lms = current_platform()
-    users.check_login_rate(lms, data["email"], request.remote_addr or "")
+    lms = _limit(data["email"])
     user = auth.check_credentials(lms, lms.db.session, data["email"], data["password"])
     pair = auth.issue_tokens(lms, lms.db.session, user)
     return {"access": pair.access, "refresh": pair.refresh, "user": user}
@@ -48,7 +55,7 @@ def login(data):
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenPairSchema)
 def refresh(data):
-    lms = current_platform()
+    lms = _limit()
     pair = auth.rotate_refresh(lms, lms.db.session, data["refresh"])
     return {"access": pair.access, "refresh": pair.refresh}
 
@@ -58,7 +65,7 @@ def refresh(data):
 @blp.arguments(RefreshSchema)
 @blp.response(204)
 def logout(data):
-    auth.logout(current_platform().db.session, data["refresh"])
+    auth.logout(_limit().db.session, data["refresh"])
 
 
 @blp.post("/password-reset")
@@ -66,10 +73,9 @@ def logout(data):
 @blp.arguments(PasswordResetSchema)
 @blp.response(202, MessageSchema)
 def password_reset(data):
-    lms = current_platform()
-    users.check_login_rate(lms, data["email"], request.remote_addr or "")
+    lms = _limit(data["email"])
     auth.request_password_reset(lms, lms.db.session, data["email"])
-    return {"message": "If an account exists for this email, a reset link is on its way."}
+    return {"message": auth.RESET_REQUESTED}
 
 
 @blp.post("/password-reset/confirm")
@@ -77,7 +83,7 @@ def password_reset(data):
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(200, MessageSchema)
 def password_reset_confirm(data):
-    lms = current_platform()
+    lms = _limit()
     auth.reset_password(lms, lms.db.session, data["token"], data["password"])
     return {"message": "Your password has been changed. Sign in with the new password."}
 
@@ -87,6 +93,6 @@ def password_reset_confirm(data):
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, MessageSchema)
 def verify_email(data):
-    lms = current_platform()
+    lms = _limit()
     auth.verify_email(lms, lms.db.session, data["token"])
     return {"message": "Your email address is confirmed."}

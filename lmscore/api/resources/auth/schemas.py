@@ -1,21 +1,23 @@
 from marshmallow import Schema, fields, validate
 
-from ..schemas import UserSchema
+from ..schemas import Text, UserSchema
+
+TOKEN = validate.Length(min=1, max=1000)
 
 
 class RegisterSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=320))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = Text(required=True, validate=validate.Length(min=1, max=1024))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class LoginSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    email = Text(required=True, validate=validate.Length(min=1, max=320))
+    password = Text(required=True, validate=validate.Length(min=1, max=1024))
 
 
 class RefreshSchema(Schema):
-    refresh = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refresh = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class TokenPairSchema(Schema):
@@ -32,16 +34,16 @@ class RegisteredSchema(Schema):
 
 
 class PasswordResetSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    email = Text(required=True, validate=validate.Length(min=1, max=320))
 
 
 class PasswordResetConfirmSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    token = Text(required=True, validate=TOKEN)
+    password = Text(required=True, validate=validate.Length(min=1, max=1024))
 
 
 class VerifyEmailSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    token = Text(required=True, validate=TOKEN)
 
 
 class MessageSchema(Schema):

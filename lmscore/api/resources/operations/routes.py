@@ -2,12 +2,8 @@
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
-
 from .... import current_platform
-from ....models import JobFailure
-from ....services.operations import plugin_overview
-from ....services.permissions import Action, require
+from ....services.operations import job_failures_query, plugins_for
 from ...auth import auth_required, current_user
 from ...pagination import PageArgs, page_of, paginate
 
@@ -40,8 +36,7 @@ class JobFailureSchema(Schema):
 @blp.response(200, PluginSchema(many=True))
 @auth_required
 def plugins():
-    require(current_user(), Action.VIEW_OPERATIONS)
-    return plugin_overview(current_platform())
+    return plugins_for(current_platform(), current_user())
 
 
 @blp.get("/jobs/failures")
@@ -49,6 +44,5 @@ def plugins():
 @blp.response(200, page_of(JobFailureSchema))
 @auth_required
 def job_failures(page, page_size):
-    require(current_user(), Action.VIEW_OPERATIONS)
-    query = select(JobFailure).order_by(JobFailure.id.desc())
-    return paginate(current_platform().db.session, query, page, page_size)
+    return paginate(current_platform().db.session, job_failures_query(current_user()), page,
+                    page_size)

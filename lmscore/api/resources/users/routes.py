@@ -5,11 +5,11 @@ from .... import current_platform
 from ....services import users
 from ...auth import auth_required, current_user
 from ...pagination import PageArgs, page_of, paginate
+from ..schemas import UserDetailSchema
 from .schemas import (
     AdminUserUpdateSchema,
     ProfileUpdateSchema,
     TrainerAssignmentSchema,
-    UserDetailSchema,
     UserListArgs,
 )
 
@@ -22,14 +22,14 @@ class Me(MethodView):
 
     @blp.response(200, UserDetailSchema)
     def get(self):
-        return current_user()
+        me = current_user()
+        return users.get_user(current_platform().db.session, me, me.id)
 
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, UserDetailSchema)
     def patch(self, data):
-        lms = current_platform()
         me = current_user()
-        return users.update_user(lms, lms.db.session, actor=me, target=me, changes=data)
+        return users.update_user(current_platform().db.session, actor=me, target=me, changes=data)
 
 
 @blp.route("")
@@ -55,10 +55,10 @@ class UserItem(MethodView):
     @blp.arguments(AdminUserUpdateSchema)
     @blp.response(200, UserDetailSchema)
     def patch(self, data, user_id):
-        lms = current_platform()
+        session = current_platform().db.session
         actor = current_user()
-        target = users.get_user(lms.db.session, actor, user_id)
-        return users.update_user(lms, lms.db.session, actor=actor, target=target, changes=data)
+        target = users.get_user(session, actor, user_id)
+        return users.update_user(session, actor=actor, target=target, changes=data)
 
     @blp.response(204)
     def delete(self, user_id):

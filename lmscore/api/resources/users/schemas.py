@@ -1,30 +1,28 @@
 from marshmallow import Schema, fields, validate
 
 from ....models import Role
-from ..schemas import UserDetailSchema
+from ..schemas import Text
+
+ROLES = validate.OneOf([r.value for r in Role])
 
 
 class ProfileUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    timezone = fields.String(validate=validate.Length(min=1, max=64))
+    name = Text(validate=validate.Length(min=1, max=200))
+    timezone = Text(validate=validate.Length(min=1, max=64))
 
 
 class AdminUserUpdateSchema(ProfileUpdateSchema):
     email = fields.Email(validate=validate.Length(max=320))
-    role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+    role = fields.String(validate=ROLES)
     locked = fields.Boolean()
 
 
 class UserListArgs(Schema):
-    role = fields.String(validate=validate.OneOf([r.value for r in Role]))
-    search = fields.String(validate=validate.Length(min=1, max=100))
+    role = fields.String(validate=ROLES)
+    search = Text(validate=validate.Length(min=1, max=100))
 
 
 class TrainerAssignmentSchema(Schema):
-    trainer_id = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
-
-
-__all__ = [
-    "AdminUserUpdateSchema", "ProfileUpdateSchema", "TrainerAssignmentSchema", "UserDetailSchema",
-    "UserListArgs",
-]
+    trainer_id = fields.Integer(
+        required=True, allow_none=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1)
+    )

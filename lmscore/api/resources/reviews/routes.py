@@ -1,0 +1,119 @@
+"""Spaced-repetition review sessions."""
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+
+from .... import current_platform
+from ....db import utcnow
+from ....services import reviews
+from ...auth import auth_required, current_user
+
+blp = Blueprint("reviews", __name__, url_prefix="/api/v1/reviews",
+                description="Spaced-repetition reviews")
+
+
+class NextArgs(Schema):
+    bank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class ReviewItemSchema(Schema):
+    """An item as a learner sees it before answering: never the answer."""
+
+    id = fields.Integer()
+    type = fields.String()
+    prompt = fields.String()
+    options = fields.Dict(keys=fields.String(), values=fields.String())
+    difficulty = fields.Integer()
+    tags = fields.List(fields.String())
+    facet = fields.Function(lambda item: item.facet.path)
+
+
+class NextSchema(Schema):
+    bank = fields.String()
+    items = fields.List(fields.Nested(ReviewItemSchema))
+
+
+class AnswerSchema(Schema):
+    item_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    client_attempt_id = fields.String(required=True, validate=validate.Length(min=8, max=64))
+    rating = fields.String(validate=validate.OneOf(["again", "hard", "good", "easy"]))
+    selected = fields.List(fields.String(validate=validate.Length(max=10)),
+                           validate=validate.Length(max=10))
+    text = fields.String(validate=validate.Length(max=10_000))
+    value = fields.Float(allow_nan=False)
+    elapsed_ms = fields.Integer(validate=validate.Range(min=0, max=86_400_000))
+
+    @validates_schema
+    def rating_or_answer(self, data, **_):
+        answered = any(k in data for k in ("selected", "text", "value"))
+        if ("rating" in data) == answered:
+            raise ValidationError("Send either a rating or an answer (selected, text or value).",
+                                  field_name="rating")
+
+
+class ReviewResultSchema(Schema):
+    item_id = fields.Integer()
+    correct = fields.Boolean(allow_none=True)
+    rating = fields.String()
+    due_at = fields.String()
+    interval_days = fields.Float()
+    state = fields.Dict()
+    feedback = fields.String()
+    explanation = fields.String()
+    answer = fields.Raw()
+
+
+class PreviewArgs(Schema):
+    item_id = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class StatsArgs(Schema):
+    bank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+@blp.get("/next")
+@blp.arguments(NextArgs, location="query")
+@blp.response(200, NextSchema)
+@blp.alt_response(204, description="Nothing is due and no new items are left for today")
+@auth_required
+def next_items(args):
+    lms = current_platform()
+    bank = reviews.get_bank(lms.db.session, current_user(), args["bank"])
+    items = reviews.next_items(lms, lms.db.session, current_user(), bank, args["limit"], utcnow())
+    if not items:
+        return "", 204
+    return {"bank": bank.code, "items": items}
+
+
+@blp.post("")
+@blp.arguments(AnswerSchema)
+@blp.response(200, ReviewResultSchema)
+@auth_required
+def answer(data):
+    lms = current_platform()
+    payload = reviews.ReviewInput(
+        item_id=data["item_id"], client_attempt_id=data["client_attempt_id"],
+        rating=data.get("rating"), selected=tuple(data.get("selected", ())),
+        text=data.get("text"), value=data.get("value"), elapsed_ms=data.get("elapsed_ms"),
+    )
+    return reviews.answer(lms, lms.db.session, current_user(), payload, utcnow())
+
+
+@blp.get("/preview")
+@blp.arguments(PreviewArgs, location="query")
+@blp.response(200)
+@auth_required
+def preview(args):
+    lms = current_platform()
+    return reviews.preview(lms, lms.db.session, current_user(), args["item_id"], utcnow())
+
+
+@blp.get("/stats")
+@blp.arguments(StatsArgs, location="query")
+@blp.response(200)
+@auth_required
+def stats(args):
+    lms = current_platform()
+    bank = reviews.get_bank(lms.db.session, current_user(), args["bank"])
+    return reviews.stats(lms, lms.db.session, current_user(), bank, utcnow())

@@ -1,0 +1,157 @@
+"""Quizzes, their questions, and learners' attempts.
+
+A quiz's questions are snapshots (copied from bank items or written/generated for the quiz), so
+editing a bank item never changes a quiz, and each attempt copies the questions it asks (the
+quiz's own, or a random draw from banks), so editing a quiz never changes past attempts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base, UTCDateTime, utcnow
+
+
+class QuizStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class GenerationStatus(StrEnum):
+    QUEUED = "queued"
+    GENERATING = "generating"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class FeedbackTiming(StrEnum):
+    IMMEDIATE = "immediate"
+    DEFERRED = "deferred"
+
+
+class Quiz(Base):
+    __tablename__ = "quizzes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default=QuizStatus.DRAFT.value)
+    time_limit_s: Mapped[int | None]
+    #: None means unlimited attempts.
+    attempts_allowed: Mapped[int | None]
+    shuffle_questions: Mapped[bool] = mapped_column(default=False)
+    shuffle_options: Mapped[bool] = mapped_column(default=False)
+    pass_mark: Mapped[float] = mapped_column(default=50.0)  # percent
+    feedback_timing: Mapped[str] = mapped_column(String(16), default=FeedbackTiming.DEFERRED.value)
+    available_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    available_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Random draw per attempt: {"banks": [...], "facets": [...], "count": N}; None = fixed.
+    draw: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    generator: Mapped[str | None] = mapped_column(String(64))
+    generation_status: Mapped[str | None] = mapped_column(String(16))
+    generation_error: Mapped[str | None] = mapped_column(Text)
+    generation_request: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    questions: Mapped[list[QuizQuestion]] = relationship(
+        back_populates="quiz", order_by="QuizQuestion.position", cascade="all, delete-orphan"
+    )
+
+
+class QuizQuestion(Base):
+    __tablename__ = "quiz_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    #: The bank item this was copied from, if any.
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    type: Mapped[str] = mapped_column(String(20))
+    prompt: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    answer: Mapped[Any] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str | None] = mapped_column(String(64))
+    points: Mapped[float] = mapped_column(default=1.0)
+
+    quiz: Mapped[Quiz] = relationship(back_populates="questions")
+
+
+class AttemptStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    AUTO_CLOSED = "auto_closed"
+
+
+class QuizAttempt(Base):
+    __tablename__ = "quiz_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=AttemptStatus.IN_PROGRESS.value)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    score: Mapped[float | None]
+    max_score: Mapped[float | None]
+    percent: Mapped[float | None]
+    passed: Mapped[bool | None]
+    #: True while a free-text answer waits for a trainer: the score may still rise.
+    pending_review: Mapped[bool] = mapped_column(default=False)
+
+    questions: Mapped[list[AttemptQuestion]] = relationship(
+        back_populates="attempt", order_by="AttemptQuestion.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "user_id", "number"),
+        # The auto-close sweep looks for expired attempts still in progress.
+        Index("ix_quiz_attempts_status_deadline", "status", "deadline_at"),
+    )
+
+
+class AttemptQuestion(Base):
+    """One question as asked in one attempt (content copied, options in the asked order)."""
+
+    __tablename__ = "attempt_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    quiz_question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quiz_questions.id", ondelete="SET NULL")
+    )
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    type: Mapped[str] = mapped_column(String(20))
+    prompt: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    option_order: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[Any] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str | None] = mapped_column(String(64))
+    points: Mapped[float] = mapped_column(default=1.0)
+    # The learner's latest saved answer (an idempotent upsert per question).
+    selected: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    text: Mapped[str | None] = mapped_column(Text)
+    value: Mapped[float | None]
+    saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Grading result.
+    score: Mapped[float | None]
+    feedback: Mapped[str | None] = mapped_column(Text)
+    needs_manual_review: Mapped[bool] = mapped_column(default=False)
+
+    attempt: Mapped[QuizAttempt] = relationship(back_populates="questions")
+
+    __table_args__ = (UniqueConstraint("attempt_id", "position"),)

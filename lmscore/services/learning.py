@@ -1,0 +1,420 @@
+"""Tracks, enrolment and progress.
+
+Access: anyone sees the catalogue and project outlines; step content and deliverables are for
+learners enrolled (active or completed) in the track, and for trainers and admins.
+
+Project status for a learner, in order of precedence:
+- ``completed``: every required deliverable has an approved submission (a project without
+  required deliverables: every step completed);
+- ``locked``: a prerequisite project is not completed;
+- ``submitted``: every required deliverable is approved or awaiting review;
+- ``in_progress``: a step is completed or something was submitted;
+- ``not_started``.
+Percentage: completed steps plus approved required deliverables, over their total.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..capabilities import CheckoutRequest, PaymentStatus
+from ..db import utcnow
+from ..errors import Conflict, NotFound, PaymentRequired, PermissionDenied, ValidationFailed
+from ..events import EnrolmentChanged, PaymentSucceeded
+from ..models import (
+    AWAITING,
+    Deliverable,
+    Enrolment,
+    EnrolmentStatus,
+    Payment,
+    Project,
+    Role,
+    Step,
+    StepCompletion,
+    Submission,
+    SubmissionStatus,
+    Track,
+    User,
+)
+from . import events
+from .permissions import Action, can, require
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+STAFF_ROLES = {Role.TRAINER.value, Role.ADMIN.value, Role.SUPERADMIN.value}
+OPEN_ENROLMENT = (EnrolmentStatus.ACTIVE.value, EnrolmentStatus.COMPLETED.value)
+
+
+# -- catalogue and access ---------------------------------------------------------------------
+
+
+def catalogue(session: Session) -> list[Track]:
+    return list(session.scalars(
+        select(Track).where(Track.archived_at.is_(None)).order_by(Track.code)
+    ))
+
+
+def get_track(session: Session, code: str) -> Track:
+    track = session.scalar(
+        select(Track).where(Track.code == code.upper(), Track.archived_at.is_(None))
+    )
+    if track is None:
+        raise NotFound(f"No track with code {code!r}.")
+    return track
+
+
+def live_projects(session: Session, track: Track) -> list[Project]:
+    return list(session.scalars(
+        select(Project)
+        .where(Project.track_id == track.id, Project.archived_at.is_(None))
+        .order_by(Project.number)
+    ))
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    project = session.scalar(
+        select(Project)
+        .where(Project.id == project_id, Project.archived_at.is_(None))
+        .options(selectinload(Project.steps), selectinload(Project.deliverables))
+    )
+    if project is None or project.track.archived_at is not None:
+        raise NotFound(f"No project with id {project_id}.")
+    return project
+
+
+def enrolment_of(session: Session, user: User | None, track_id: int) -> Enrolment | None:
+    if user is None:
+        return None
+    return session.scalar(
+        select(Enrolment).where(Enrolment.user_id == user.id, Enrolment.track_id == track_id)
+    )
+
+
+def can_see_content(session: Session, user: User | None, track: Track) -> bool:
+    if user is None:
+        return False
+    if user.role in STAFF_ROLES:
+        return True
+    enrolment = enrolment_of(session, user, track.id)
+    return enrolment is not None and enrolment.status in OPEN_ENROLMENT
+
+
+def require_content_access(session: Session, user: User | None, track: Track) -> None:
+    if not can_see_content(session, user, track):
+        raise PermissionDenied(f"Enrol in {track.name} to see its steps and deliverables.")
+
+
+# -- enrolment ---------------------------------------------------------------------------------
+
+
+def _set_status(session: Session, enrolment: Enrolment, status: EnrolmentStatus,
+                track: Track) -> None:
+    previous = enrolment.status
+    if previous == status.value:
+        return
+    enrolment.status = status.value
+    now = utcnow()
+    if status is EnrolmentStatus.ACTIVE and enrolment.activated_at is None:
+        enrolment.activated_at = now
+    if status is EnrolmentStatus.COMPLETED:
+        enrolment.completed_at = now
+    session.flush()
+    events.emit(session, EnrolmentChanged(
+        enrolment_id=enrolment.id, user_id=enrolment.user_id, track_code=track.code,
+        status=status.value, previous_status=previous or None,
+    ))
+
+
+def enrol(lms: Platform, session: Session, user: User, code: str) -> Enrolment:
+    """Enrol ``user`` through the track's payment provider. Immediate for free tracks and
+    the ``free`` provider; otherwise a checkout starts and ``PaymentRequired`` carries its
+    reference (the enrolment stays pending_payment until the provider confirms). Commits."""
+    track = get_track(session, code)
+    enrolment = enrolment_of(session, user, track.id)
+    if enrolment is not None and enrolment.status in OPEN_ENROLMENT:
+        return enrolment
+    if enrolment is not None and enrolment.status == EnrolmentStatus.REVOKED:
+        raise PermissionDenied(f"Your enrolment in {track.name} was revoked; ask an "
+                               "administrator to restore it.")
+    if enrolment is None:
+        enrolment = Enrolment(user_id=user.id, track_id=track.id, status="")
+        session.add(enrolment)
+    provider = lms.payment_provider_for(track.code)
+    if track.price_minor == 0 or not provider.takes_payment:
+        _set_status(session, enrolment, EnrolmentStatus.ACTIVE, track)
+        session.commit()
+        return enrolment
+
+    _set_status(session, enrolment, EnrolmentStatus.PENDING_PAYMENT, track)
+    payment = Payment(user_id=user.id, track_id=track.id, provider=provider.name,
+                      amount_minor=track.price_minor, currency=track.currency)
+    session.add(payment)
+    session.flush()
+    base = lms.settings.base_url
+    result = provider.start_checkout(CheckoutRequest(
+        payment_id=payment.id, user_id=user.id, user_email=user.email, track_code=track.code,
+        amount_minor=track.price_minor, currency=track.currency,
+        idempotency_key=f"lms-payment-{payment.id}-{uuid.uuid4().hex[:8]}",
+        success_url=f"{base}/payments/{payment.id}", cancel_url=f"{base}/tracks/{track.code}",
+    ))
+    payment.status = result.status.value
+    payment.provider_reference = result.provider_reference
+    payment.checkout_url = result.checkout_url
+    if result.status is PaymentStatus.SUCCEEDED:
+        mark_paid(session, payment)
+        session.commit()
+        return enrolment
+    session.commit()
+    raise PaymentRequired(
+        f"{track.name} costs {track.price_minor / 100:.2f} {track.currency}; complete the "
+        "checkout to enrol.",
+        details={"payment_id": payment.id, "checkout_url": result.checkout_url,
+                 "client_secret": result.client_secret, "provider": provider.name},
+    )
+
+
+def mark_paid(session: Session, payment: Payment) -> None:
+    """A payment succeeded: activate the enrolment (the provider's confirmation calls this)."""
+    payment.status = PaymentStatus.SUCCEEDED.value
+    track = payment.track
+    enrolment = enrolment_of(session, session.get(User, payment.user_id), track.id)
+    if enrolment is not None and enrolment.status != EnrolmentStatus.COMPLETED.value:
+        _set_status(session, enrolment, EnrolmentStatus.ACTIVE, track)
+    events.emit(session, PaymentSucceeded(
+        payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
+        amount_minor=payment.amount_minor, currency=payment.currency,
+    ))
+
+
+def revoke(session: Session, actor: User, enrolment_id: int) -> Enrolment:
+    """An admin withdraws access (learner records stay). Commits."""
+    require(actor, Action.EDIT_TRACKS)
+    enrolment = session.get(Enrolment, enrolment_id)
+    if enrolment is None:
+        raise NotFound(f"No enrolment with id {enrolment_id}.")
+    _set_status(session, enrolment, EnrolmentStatus.REVOKED, enrolment.track)
+    session.commit()
+    return enrolment
+
+
+def my_enrolments(session: Session, user: User) -> list[Enrolment]:
+    return list(session.scalars(
+        select(Enrolment).where(Enrolment.user_id == user.id)
+        .options(selectinload(Enrolment.track)).order_by(Enrolment.id)
+    ))
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProjectProgress:
+    project: Project
+    status: str
+    percent: int
+    steps_done: int
+    steps_total: int
+    time_spent_s: int
+    completed_step_ids: set[int] = field(default_factory=set)
+
+
+@dataclass
+class TrackProgress:
+    track: Track
+    enrolment: Enrolment | None
+    projects: list[ProjectProgress]
+
+    @property
+    def percent(self) -> int:
+        if not self.projects:
+            return 0
+        return round(sum(p.percent for p in self.projects) / len(self.projects))
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.projects) and all(p.status == "completed" for p in self.projects)
+
+    @property
+    def time_spent_s(self) -> int:
+        return sum(p.time_spent_s for p in self.projects)
+
+
+def track_progress(session: Session, user: User, track: Track) -> TrackProgress:
+    return tracks_progress(session, user, [track])[0]
+
+
+def my_progress(session: Session, user: User) -> list[TrackProgress]:
+    """Progress in every track the learner is enrolled in (any status)."""
+    return tracks_progress(session, user, [e.track for e in my_enrolments(session, user)])
+
+
+def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[TrackProgress]:
+    """Progress of one learner in several tracks, in a fixed number of queries (however many
+    tracks, projects, steps or other learners there are)."""
+    if not tracks:
+        return []
+    projects = list(session.scalars(
+        select(Project)
+        .where(Project.track_id.in_([t.id for t in tracks]), Project.archived_at.is_(None))
+        .order_by(Project.track_id, Project.number)
+    ))
+    project_ids = [p.id for p in projects]
+    steps = session.execute(
+        select(Step.id, Step.project_id)
+        .where(Step.project_id.in_(project_ids), Step.archived_at.is_(None))
+    ).all()
+    required = session.execute(
+        select(Deliverable.id, Deliverable.project_id).where(
+            Deliverable.project_id.in_(project_ids), Deliverable.archived_at.is_(None),
+            Deliverable.required.is_(True),
+        )
+    ).all()
+    done = dict(session.execute(
+        select(StepCompletion.step_id, StepCompletion.time_spent_s)
+        .join(Step, Step.id == StepCompletion.step_id)
+        .where(StepCompletion.user_id == user.id, Step.project_id.in_(project_ids))
+    ).all())
+    latest = latest_submission_statuses(session, user.id, [d.id for d in required])
+    submitted_any = set(session.scalars(
+        select(Deliverable.project_id).join(Submission, Submission.deliverable_id == Deliverable.id)
+        .where(Submission.user_id == user.id, Deliverable.project_id.in_(project_ids)).distinct()
+    ))
+    enrolments = {e.track_id: e for e in session.scalars(select(Enrolment).where(
+        Enrolment.user_id == user.id, Enrolment.track_id.in_([t.id for t in tracks])
+    ))}
+
+    steps_by_project: dict[int, list[int]] = defaultdict(list)
+    for step_id, project_id in steps:
+        steps_by_project[project_id].append(step_id)
+    required_by_project: dict[int, list[int]] = defaultdict(list)
+    for deliverable_id, project_id in required:
+        required_by_project[project_id].append(deliverable_id)
+
+    by_track: dict[int, list[ProjectProgress]] = defaultdict(list)
+    status_by_number: dict[tuple[int, int], str] = {}
+    for project in projects:  # in number order per track: prerequisites come first
+        progress = _project_progress(
+            project, steps_by_project[project.id],
+            [latest.get(d) for d in required_by_project[project.id]], done,
+            blocked=any(status_by_number.get((project.track_id, n)) != "completed"
+                        for n in project.prerequisites),
+            submitted=project.id in submitted_any,
+        )
+        by_track[project.track_id].append(progress)
+        status_by_number[(project.track_id, project.number)] = progress.status
+    return [TrackProgress(track=t, enrolment=enrolments.get(t.id), projects=by_track[t.id])
+            for t in tracks]
+
+
+def _project_progress(
+    project: Project, step_ids: list[int], statuses: list[str | None], done: dict[int, int],
+    *, blocked: bool, submitted: bool,
+) -> ProjectProgress:
+    done_ids = {s for s in step_ids if s in done}
+    approved = sum(1 for s in statuses if s == SubmissionStatus.APPROVED.value)
+    if statuses:
+        complete = approved == len(statuses)
+    else:
+        complete = bool(step_ids) and len(done_ids) == len(step_ids)
+    if complete:
+        status = "completed"
+    elif blocked:
+        status = "locked"
+    elif statuses and all(s == SubmissionStatus.APPROVED.value or s in AWAITING
+                          for s in statuses):
+        status = "submitted"
+    elif done_ids or submitted:
+        status = "in_progress"
+    else:
+        status = "not_started"
+    total = len(step_ids) + len(statuses)
+    percent = 100 if complete else (
+        round(100 * (len(done_ids) + approved) / total) if total else 0
+    )
+    return ProjectProgress(
+        project=project, status=status, percent=percent, steps_done=len(done_ids),
+        steps_total=len(step_ids), time_spent_s=sum(done[s] for s in done_ids),
+        completed_step_ids=done_ids,
+    )
+
+
+def latest_submission_statuses(
+    session: Session, user_id: int, deliverable_ids: list[int]
+) -> dict[int, str]:
+    """The status of the learner's latest attempt per deliverable."""
+    if not deliverable_ids:
+        return {}
+    newest = (
+        select(Submission.deliverable_id, func.max(Submission.attempt).label("attempt"))
+        .where(Submission.user_id == user_id, Submission.deliverable_id.in_(deliverable_ids),
+               Submission.status != SubmissionStatus.DRAFT.value)
+        .group_by(Submission.deliverable_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Submission.deliverable_id, Submission.status).join(
+            newest,
+            (Submission.deliverable_id == newest.c.deliverable_id)
+            & (Submission.attempt == newest.c.attempt),
+        ).where(Submission.user_id == user_id)
+    ).all()
+    return dict(rows)
+
+
+def project_progress(session: Session, user: User, project: Project) -> ProjectProgress:
+    progress = track_progress(session, user, project.track)
+    return next(p for p in progress.projects if p.project.id == project.id)
+
+
+def require_open_project(session: Session, user: User, project: Project) -> ProjectProgress:
+    """The learner is enrolled and the project is not locked by prerequisites."""
+    enrolment = enrolment_of(session, user, project.track_id)
+    if enrolment is None or enrolment.status not in OPEN_ENROLMENT:
+        raise PermissionDenied(f"Enrol in {project.track.name} first.")
+    progress = project_progress(session, user, project)
+    if progress.status == "locked":
+        raise Conflict(
+            f"Project {project.number} is locked until its prerequisites are completed: "
+            + ", ".join(str(n) for n in project.prerequisites) + ".",
+            details={"prerequisites": project.prerequisites},
+        )
+    return progress
+
+
+def complete_step(session: Session, user: User, step_id: int, time_spent_s: int = 0) -> Step:
+    """Mark a step completed (idempotent). Commits."""
+    require(user, Action.SUBMIT_WORK)
+    step = session.get(Step, step_id)
+    if step is None or step.archived_at is not None:
+        raise NotFound(f"No step with id {step_id}.")
+    if time_spent_s < 0 or time_spent_s > 7 * 24 * 3600:
+        raise ValidationFailed("time_spent_s is out of range.",
+                               details={"fields": {"time_spent_s": ["must be 0 to 604800"]}})
+    require_open_project(session, user, step.project)
+    exists = session.scalar(select(StepCompletion).where(
+        StepCompletion.user_id == user.id, StepCompletion.step_id == step.id
+    ))
+    if exists is None:
+        session.add(StepCompletion(user_id=user.id, step_id=step.id, time_spent_s=time_spent_s))
+    session.commit()
+    return step
+
+
+def refresh_track_completion(session: Session, user: User, track: Track) -> None:
+    """Mark the enrolment completed once every project is (called after approvals)."""
+    enrolment = enrolment_of(session, user, track.id)
+    if enrolment is None or enrolment.status != EnrolmentStatus.ACTIVE.value:
+        return
+    if track_progress(session, user, track).completed:
+        _set_status(session, enrolment, EnrolmentStatus.COMPLETED, track)
+
+
+def is_staff(user: User) -> bool:
+    return can(user, Action.REVIEW_SUBMISSIONS)

@@ -1,0 +1,111 @@
+"""Trainer pages: the review queue, a submission with its feedback form, assigned learners."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from .. import current_platform
+from ..errors import LmsError
+from ..models import SubmissionStatus, User
+from ..services import learning, submissions
+from ..services.permissions import Action, require
+from .accounts import _form_errors, _page
+from .learner import names_of
+from .session_auth import login_required, web_user
+
+bp = Blueprint("trainer", __name__, url_prefix="/trainer")
+
+QUEUE_LIMIT = 100
+
+
+def requires(action: Action):
+    """Signed in, and allowed ``action`` by the permission matrix (else the 403 page)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            require(web_user(), action)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+@bp.get("/queue")
+@requires(Action.REVIEW_SUBMISSIONS)
+def queue():
+    session = current_platform().db.session
+    user = web_user()
+    status = request.args.get("status", "")
+    if status not in {s.value for s in SubmissionStatus}:
+        status = ""
+    rows = list(session.scalars(
+        submissions.visible_query(user, status=status or None).limit(QUEUE_LIMIT)
+    ))
+    learners = {u.id: u for u in session.scalars(
+        select(User).where(User.id.in_({s.user_id for s in rows}))
+    )} if rows else {}
+    return render_template("trainer/queue.html", rows=rows, learners=learners, status=status,
+                           statuses=[s.value for s in SubmissionStatus], me=user,
+                           limit=QUEUE_LIMIT)
+
+
+def _submission_page(submission_id: int, errors=None, form=None, status: int = 200):
+    session = current_platform().db.session
+    submission = submissions.get_visible(session, web_user(), submission_id)
+    learner = session.get(User, submission.user_id)
+    history = submissions.history(session, submission.user_id, submission.deliverable_id)
+    reviewer_ids = [r.reviewer_id for s in history for r in s.reviews]
+    return _page(
+        "trainer/submission.html", errors, status, submission=submission, learner=learner,
+        project=submission.deliverable.project, history=history,
+        reviewers=names_of(session, reviewer_ids), form=form or {},
+        open_for_review=submission.status in (SubmissionStatus.SUBMITTED,
+                                              SubmissionStatus.IN_REVIEW),
+    )
+
+
+@bp.get("/submissions/<int:submission_id>")
+@requires(Action.REVIEW_SUBMISSIONS)
+def submission(submission_id: int):
+    return _submission_page(submission_id)
+
+
+@bp.post("/submissions/<int:submission_id>")
+@requires(Action.REVIEW_SUBMISSIONS)
+def review(submission_id: int):
+    session = current_platform().db.session
+    form = {k: request.form.get(k, "") for k in ("decision", "feedback", "score")}
+    try:
+        score = float(form["score"]) if form["score"].strip() else None
+    except ValueError:
+        return _submission_page(submission_id, {"score": ["Enter a number from 0 to 100."]},
+                                form, 422)
+    if form["decision"] not in ("approved", "changes_requested"):
+        return _submission_page(submission_id, {"decision": ["Choose a decision."]}, form, 422)
+    try:
+        submissions.review(session, web_user(), submission_id, decision=form["decision"],
+                           feedback=form["feedback"], score=score)
+    except LmsError as exc:
+        session.rollback()
+        return _submission_page(submission_id, _form_errors(exc), form, exc.status)
+    flash("Feedback sent.", "success")
+    return redirect(url_for("trainer.queue"))
+
+
+@bp.get("/learners")
+@requires(Action.REVIEW_SUBMISSIONS)
+def learners():
+    session = current_platform().db.session
+    assigned = list(session.scalars(
+        select(User).where(User.trainer_id == web_user().id).order_by(User.name, User.id)
+    ))
+    return render_template(
+        "trainer/learners.html",
+        learners=[(learner, learning.my_progress(session, learner)) for learner in assigned],
+    )

@@ -1,0 +1,96 @@
+"""Admin pages: users, tracks and content sync, plugins, jobs, themes."""
+
+import pytest
+from test_web_pages import assert_no_inline_script
+from tracks_fixture import write_track
+
+from lmscore.models import JobFailure, User
+from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+PAGES = ("/admin/users", "/admin/tracks", "/admin/plugins", "/admin/jobs", "/admin/themes")
+
+
+@pytest.fixture
+def lms_config(tmp_path):
+    root = tmp_path / "content"
+    write_track(root, "TT")
+    return {"plugins": {"enabled": ["content_folder"], "content_folder": {"folders": [str(root)]}}}
+
+
+@pytest.fixture
+def admin(web, make_user):
+    user = make_user("admin", name="Ada Admin")
+    web.sign_in(user.email, DEFAULT_PASSWORD)
+    return user
+
+
+def test_visitors_go_to_login_and_others_get_403(web, make_user):
+    for path in PAGES:
+        response = web.get(path)
+        assert response.status_code == 302 and "/login" in response.location
+    for role in ("student", "trainer"):
+        user = make_user(role)
+        client = web.application.test_client()
+        client.sign_in(user.email, DEFAULT_PASSWORD)
+        for path in PAGES:
+            assert client.get(path).status_code == 403, (role, path)
+        assert client.post("/admin/tracks/sync", data={
+            "csrf_token": client.csrf_token("/")}).status_code == 403
+
+
+def test_every_page_renders_for_admins(admin, web):
+    for path in PAGES:
+        response = web.get(path)
+        assert response.status_code == 200, path
+        assert_no_inline_script(response.text)
+    assert 'href="/admin/users"' in web.get("/").text  # the nav item
+
+
+def test_users_search_role_trainer_and_lock(admin, web, make_user, lms):
+    student = make_user("student", name="Sam Student")
+    trainer = make_user("trainer", name="Tia Trainer")
+    listing = web.get("/admin/users?q=sam").text
+    assert "<td>Sam Student</td>" in listing and "<td>Tia Trainer</td>" not in listing
+
+    page = "/admin/users?q=sam"
+    response = web.submit(page, {"trainer_id": trainer.id, "q": "sam"},
+                          action=f"/admin/users/{student.id}/trainer")
+    assert response.status_code == 302 and "q=sam" in response.location
+    assert "trainer is now Tia Trainer" in web.get(response.location).text
+    web.submit(page, {"locked": "1"}, action=f"/admin/users/{student.id}/lock")
+    assert "badge-locked" in web.get(page).text
+    web.submit(page, {"role": "trainer"}, action=f"/admin/users/{student.id}/role")
+    lms.db.session.expire_all()
+    user = lms.db.session.get(User, student.id)
+    assert user.role == "trainer" and user.locked_until is not None and user.trainer_id is None
+
+
+def test_service_errors_are_shown(admin, web, make_user):
+    superadmin = make_user("superadmin")
+    response = web.submit("/admin/users", {"role": "student"},
+                          action=f"/admin/users/{superadmin.id}/role", follow_redirects=True)
+    assert "Only a superadmin" in response.text
+    bad = web.submit("/admin/users", {"role": "wizard"},
+                     action=f"/admin/users/{superadmin.id}/role", follow_redirects=True)
+    assert "Unknown role" in bad.text
+    assert web.post(f"/admin/users/{superadmin.id}/lock", data={"locked": "1"}).status_code == 400
+
+
+def test_content_sync_shows_the_report(admin, web):
+    assert "No tracks yet" in web.get("/admin/tracks").text
+    response = web.submit("/admin/tracks", {"source": ""}, action="/admin/tracks/sync")
+    assert response.status_code == 200
+    assert "Sync report" in response.text and "<strong>TT</strong>" in response.text
+    assert "Test Track TT" in response.text
+
+
+def test_plugins_jobs_and_themes(admin, web, lms):
+    plugins = web.get("/admin/plugins").text
+    assert 'id="plugin-content_folder"' in plugins and "enabled" in plugins
+    lms.db.session.add(JobFailure(actor="lmscore.demo_job", message_id="m1", kwargs={"x": 1},
+                                  retries=3, error="Boom <b>", traceback="Traceback…"))
+    lms.db.session.commit()
+    jobs = web.get("/admin/jobs").text
+    assert "lmscore.demo_job" in jobs and "Boom &lt;b&gt;" in jobs
+    themes = web.get("/admin/themes").text
+    assert "Active theme: <strong>default</strong>" in themes
