@@ -37,6 +37,13 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
     app.extensions["lmscore"] = lms
+    if settings.web.trusted_proxies:
+        # Client address and scheme from X-Forwarded-* set by that many proxies in front, so
+        # per-IP rate limits see real clients. Never trust more hops than really exist.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.teardown_appcontext(lambda _exc: lms.db.remove())
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("lmscore").setLevel(logging.INFO)

@@ -302,7 +302,7 @@ backend = "file"
 file_dir = "instance/mail"
 
 [plugins]
-enabled = ["content_folder"]
+enabled = ["content_folder", "quiz_ai"]
 
 [plugins.content_folder]
 folders = ["tracks"]

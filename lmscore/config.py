@@ -173,6 +173,7 @@ class WebSettings:
     themes_dir: str
     max_request_mb: int
     behind_tls: bool
+    trusted_proxies: int
 
 
 class WebSchema(_Strict):
@@ -180,6 +181,7 @@ class WebSchema(_Strict):
     themes_dir = fields.String(load_default="themes")
     max_request_mb = fields.Integer(load_default=25, validate=validate.Range(min=1, max=2048))
     behind_tls = fields.Boolean(load_default=False)
+    trusted_proxies = fields.Integer(load_default=0, validate=validate.Range(min=0, max=5))
 
     @post_load
     def make(self, data, **_):

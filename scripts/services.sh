@@ -42,9 +42,12 @@ start_postgres() {
     "${as_pg[@]}" "$bin/initdb" -D "$dir/pg/data" -U postgres -A trust -E UTF8 --locale=C \
         --no-sync >"$dir/pg/initdb.log"
     # Durability is pointless for a throwaway cluster; fsync off makes DDL-heavy tests fast.
+    # A connection a broken test leaves idle in a transaction would block the next test's
+    # writes forever: the timeout ends it, so the suite fails instead of hanging.
     "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 -s start \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+            -c idle_in_transaction_session_timeout=60s"
     "${as_pg[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres lmscore_test
     echo "export LMSCORE_SERVICES_PG_URL=postgresql://postgres@127.0.0.1:$port/lmscore_test" \
         >>"$dir/env"

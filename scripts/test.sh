@@ -6,6 +6,7 @@
 #   LMSCORE_TEST_PARALLEL=1                    passes run side by side (one per core), their
 #                                              output kept in test-artifacts/ and shown after;
 #                                              0 runs them one after the other, output live
+#   LMSCORE_TEST_TIMEOUT=1080                  seconds a pass may take before it is stopped
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,13 @@ pass() {
         postgresql) set -- LMSCORE_TEST_DATABASE_URL="$LMSCORE_SERVICES_PG_URL" "$@" ;;
         *) echo "unknown backend $backend" >&2; return 2 ;;
     esac
-    env "$@" LMSCORE_TEST_REDIS_URL="$redis_base/$index" .venv/bin/python -m pytest -q "${args[@]}"
+    # A hung test must fail the run, not stall CI.
+    local rc=0
+    timeout --kill-after=30 "${LMSCORE_TEST_TIMEOUT:-1080}" \
+        env "$@" LMSCORE_TEST_REDIS_URL="$redis_base/$index" .venv/bin/python -m pytest -q \
+        "${args[@]}" || rc=$?
+    ((rc != 124)) || echo "== $backend: stopped after ${LMSCORE_TEST_TIMEOUT:-1080} s"
+    return $rc
 }
 
 args=("$@")

@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class Rating(StrEnum):
@@ -43,6 +46,12 @@ class Scheduler(ABC):
     ) -> CardState:
         """The state after a review rated ``rating`` at ``reviewed_at`` (aware UTC).
         ``state`` is None for a card never reviewed before."""
+
+    def for_learner(self, session: Session, user_id: int) -> Scheduler:
+        """This scheduler as it applies to one learner. Algorithms with per-learner parameters
+        (e.g. FSRS after optimisation) return an instance bound to them; the default is the
+        scheduler itself. Called once per request, before ``review``/``retrievability``."""
+        return self
 
     def retrievability(self, state: CardState, at: datetime) -> float | None:
         """The scheduler's estimate (0–1) that the learner recalls the item at ``at``, or None

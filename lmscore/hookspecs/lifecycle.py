@@ -37,7 +37,9 @@ def lms_config_schema() -> type[Schema] | None:
 
 @hookspec
 def lms_register_api_blueprints(lms: Platform) -> list[flask_smorest.Blueprint] | None:
-    """Return flask-smorest blueprints to mount under ``/api/v1``.
+    """Return flask-smorest blueprints for the REST API.
+
+    Give each blueprint the full prefix ``/api/v1/<plugin id>`` (the core does not add one).
 
     Called once per app while it is built. Each blueprint becomes an OpenAPI tag; use
     ``lmscore.api.auth_required`` / ``lmscore.api.current_user`` for authentication and the

@@ -159,6 +159,11 @@ class JobQueue:
             self._ticker = None
         if self._worker:
             self._worker.stop()
+            # Worker.start() adds a middleware pointing at the worker that stop() leaves on
+            # the broker; drop it so repeated drains do not pile up stopped workers.
+            self.broker.middleware[:] = [
+                m for m in self.broker.middleware if getattr(m, "worker", None) is not self._worker
+            ]
             self._worker = None
 
     @property

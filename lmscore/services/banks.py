@@ -87,7 +87,7 @@ def item_problem(spec: ItemSpec) -> str | None:
         elif isinstance(answer, dict):
             if not answer or any(k not in options for k in answer):
                 return "the answer's fractions name options that do not exist"
-            if not all(type(v) in (int, float) for v in answer.values()):
+            if not all(_is_number(v) for v in answer.values()):
                 return "each fraction is a number"
             if not any(float(v) > 0 for v in answer.values()):
                 return "at least one option must carry positive credit"
@@ -98,14 +98,25 @@ def item_problem(spec: ItemSpec) -> str | None:
                 or not all(isinstance(a, str) and a.strip() for a in answer):
             return "a short answer is a list of accepted strings"
     elif spec.type == "numeric":
-        if not isinstance(answer, dict) or not isinstance(answer.get("value"), (int, float)):
-            return 'a numeric answer is {"value": number, "tolerance" or "relative": number}'
+        if not isinstance(answer, dict) or not _is_number(answer.get("value")) or any(
+            key not in ("value", "tolerance", "relative")
+            or (key != "value" and not (_is_number(v) and v >= 0))
+            for key, v in answer.items()
+        ):
+            return 'a numeric answer is {"value": number, "tolerance" or "relative": number ≥ 0}'
     elif spec.type in ("theory", "scenario"):
+        # May be empty: imported essays (GIFT, Moodle) have no model answer to show.
         if not isinstance(answer, str):
             return "a theory or scenario answer is a model answer text"
-    elif spec.type == "code" and not isinstance(answer, dict):
-        return "a code answer holds its tests"
+    elif spec.type == "code" and not (
+        isinstance(answer, dict) and isinstance(answer.get("tests"), str) and answer["tests"]
+    ):
+        return 'a code answer is {"tests": "..."}'
     return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def content_hash(spec: ItemSpec) -> str:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, or_, select, union
+from sqlalchemy import insert, or_, select, union
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..capabilities import Answer, GenerationError, GenerationRequest, GradableItem
 from ..capabilities.content import ItemSpec
@@ -330,14 +331,14 @@ def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
         raise Conflict(f"This quiz opens at {quiz.available_from.isoformat()}.")
     if quiz.available_until and now > quiz.available_until:
         raise Conflict("This quiz has closed.")
-    running = session.scalar(select(QuizAttempt).where(
-        QuizAttempt.quiz_id == quiz.id, QuizAttempt.user_id == user.id,
-        QuizAttempt.status == AttemptStatus.IN_PROGRESS.value))
+    # One query finds the running attempt and counts those used: starts come in bursts.
+    mine = session.scalars(select(QuizAttempt).where(
+        QuizAttempt.quiz_id == quiz.id, QuizAttempt.user_id == user.id)).all()
+    running = next((a for a in mine if a.status == AttemptStatus.IN_PROGRESS), None)
     if running is not None:
         if not close_if_expired(lms, session, running, now):
             return running, False
-    used = session.scalar(select(func.count()).where(
-        QuizAttempt.quiz_id == quiz.id, QuizAttempt.user_id == user.id)) or 0
+    used = len(mine)
     if quiz.attempts_allowed is not None and used >= quiz.attempts_allowed:
         raise Conflict(f"You have used all {quiz.attempts_allowed} attempts of this quiz.")
     deadline = now + timedelta(seconds=quiz.time_limit_s) if quiz.time_limit_s else None
@@ -370,7 +371,11 @@ def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
             rng.shuffle(order)
         rows.append({**source, "attempt_id": attempt.id, "position": position,
                      "option_order": order, "needs_manual_review": False})
-    session.execute(insert(AttemptQuestion), rows)  # one statement: start bursts stay cheap
+    # One statement, and the caller gets the questions without reloading them.
+    questions = session.scalars(
+        insert(AttemptQuestion).returning(AttemptQuestion, sort_by_parameter_order=True), rows
+    ).all()
+    set_committed_value(attempt, "questions", list(questions))
     session.commit()
     return attempt, True
 

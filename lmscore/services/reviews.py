@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from ..capabilities import Answer, CardState as State, GradableItem, Rating
+from ..capabilities import Answer, GradableItem, Rating
+from ..capabilities import CardState as State
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..events import ReviewAnswered
 from ..models import BankNode, CardState, Item, QuestionBank, ReviewLog, Track, User
@@ -78,9 +79,11 @@ def _get_item(session: Session, user: User, item_id: int) -> tuple[Item, Questio
     return item, bank
 
 
-def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank) -> Scheduler:
+def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank,
+                       user_id: int) -> Scheduler:
+    """The bank's configured scheduler, bound to the learner (their own parameters, if any)."""
     track_code = session.scalar(select(Track.code).where(Track.id == bank.track_id))
-    return lms.scheduler_for(track_code, bank.code)
+    return lms.scheduler_for(track_code, bank.code).for_learner(session, user_id)
 
 
 # -- next items --------------------------------------------------------------------------------
@@ -95,13 +98,17 @@ def new_items_today(session: Session, user: User, bank: QuestionBank, now: datet
     ) or 0
 
 
+# The response shows each item's facet path: load facets in the same query, not one by one.
+_WITH_FACET = joinedload(Item.facet, innerjoin=True)
+
+
 def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, limit: int,
                now: datetime) -> list[Item]:
     due = list(session.scalars(
         select(Item).join(CardState, CardState.item_id == Item.id).where(
             CardState.user_id == user.id, CardState.bank_id == bank.id,
             CardState.due_at <= now, Item.archived_at.is_(None),
-        ).order_by(CardState.due_at, CardState.id).limit(limit)
+        ).order_by(CardState.due_at, CardState.id).limit(limit).options(_WITH_FACET)
     ))
     room = min(limit - len(due),
                lms.settings.reviews.new_per_day - new_items_today(session, user, bank, now))
@@ -110,7 +117,7 @@ def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, 
     seen = exists().where(CardState.user_id == user.id, CardState.item_id == Item.id)
     fresh = session.scalars(
         select(Item).where(Item.bank_id == bank.id, Item.archived_at.is_(None), ~seen)
-        .order_by(Item.facet_id, Item.difficulty, Item.id).limit(room)
+        .order_by(Item.facet_id, Item.difficulty, Item.id).limit(room).options(_WITH_FACET)
     )
     return due + list(fresh)
 
@@ -184,7 +191,7 @@ def answer(lms: Platform, session: Session, user: User, data: ReviewInput,
     else:
         rating, correct, feedback = _rating_from_answer(lms, item, data)
 
-    scheduler = scheduler_for_bank(lms, session, bank)
+    scheduler = scheduler_for_bank(lms, session, bank, user.id)
     card = session.scalar(select(CardState).where(CardState.user_id == user.id,
                                                   CardState.item_id == item.id))
     before = _state_of(card, scheduler)
@@ -238,7 +245,7 @@ def preview(lms: Platform, session: Session, user: User, item_id: int,
             now: datetime) -> dict[str, Any]:
     """What each rating would do now: shown on the rating buttons as "next interval"."""
     item, bank = _get_item(session, user, item_id)
-    scheduler = scheduler_for_bank(lms, session, bank)
+    scheduler = scheduler_for_bank(lms, session, bank, user.id)
     card = session.scalar(select(CardState).where(CardState.user_id == user.id,
                                                   CardState.item_id == item.id))
     before = _state_of(card, scheduler)
@@ -307,7 +314,7 @@ def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBan
     """Per facet: the share of its items the learner masters (interval ≥ the mastery
     interval, or the scheduler's recall estimate where it has one), and review counts."""
     settings = lms.settings.reviews
-    scheduler = scheduler_for_bank(lms, session, bank)
+    scheduler = scheduler_for_bank(lms, session, bank, user.id)
     totals = dict(session.execute(
         select(Item.facet_id, func.count()).where(Item.bank_id == bank.id, Item.archived_at.is_(None))
         .group_by(Item.facet_id)
@@ -361,13 +368,16 @@ def simulate(scheduler: Scheduler, ratings: list[Rating], start: datetime) -> li
 def rebuild(lms: Platform, session: Session, *, on_card=None) -> int:
     """Recompute every card state with the scheduler now configured for its bank by
     replaying the learner's review log in order. Returns the number of cards rebuilt."""
-    schedulers = {bank.id: scheduler_for_bank(lms, session, bank)
-                  for bank in session.scalars(select(QuestionBank))}
+    banks = {bank.id: bank for bank in session.scalars(select(QuestionBank))}
     rebuilt = 0
     cards = session.execute(select(CardState.id, CardState.user_id, CardState.item_id,
                                    CardState.bank_id)).all()
+    bound: dict[tuple[int, int], Scheduler] = {}
     for card_id, user_id, item_id, bank_id in cards:
-        scheduler = schedulers[bank_id]
+        key = (bank_id, user_id)
+        if key not in bound:
+            bound[key] = scheduler_for_bank(lms, session, banks[bank_id], user_id)
+        scheduler = bound[key]
         state = None
         logs = session.scalars(select(ReviewLog).where(
             ReviewLog.user_id == user_id, ReviewLog.item_id == item_id

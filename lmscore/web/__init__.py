@@ -36,11 +36,11 @@ def init_app(app: Flask, lms: Platform) -> None:
     session_auth.init_app(app, lms)
     navigation.init_app(app, lms, core_nav_items)
 
-    from . import accounts, admin, learner, pages, trainer
+    from . import accounts, admin, learner, pages, quizzes, trainer
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(accounts.bp)
-    for blueprint in (learner.bp, trainer.bp, admin.bp):
+    for blueprint in (learner.bp, quizzes.bp, trainer.bp, admin.bp):
         app.register_blueprint(blueprint)
     for _plugin, blueprint in lms.plugins.collect("lms_register_web_blueprints", lms=lms):
         app.register_blueprint(blueprint)
@@ -58,8 +58,10 @@ def core_nav_items(user) -> list[NavItem]:
     if user is not None:
         items.append(NavItem("Profile", url_for("accounts.profile"), order=90))
         items.append(NavItem("Dashboard", url_for("learner.dashboard"), order=5))
+        items.append(NavItem("Quizzes", url_for("quiz_pages.index"), order=20))
     items += [
         NavItem("Review queue", url_for("trainer.queue"), order=40, roles=STAFF_ROLES),
+        NavItem("Quiz builder", url_for("quiz_pages.builder"), order=42, roles=STAFF_ROLES),
         NavItem("Learners", url_for("trainer.learners"), order=45,
                 roles=frozenset({Role.TRAINER.value})),
         NavItem("Admin", url_for("admin.users_list"), order=80, roles=ADMIN_ROLES),

@@ -19,6 +19,7 @@ from lmscore.capabilities.content import (
     StepSpec,
     TrackSpec,
 )
+from lmscore.services.banks import item_problem
 
 NUMBERED = re.compile(r"^(\d{2,3})-([a-z0-9][a-z0-9-]*)$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -207,49 +208,6 @@ def read_project(folder: Path) -> ProjectSpec:
     )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_answer(item: dict[str, Any], file: Path, position: int) -> None:
-    kind, answer, options = item["type"], item["answer"], item["options"]
-
-    def bad(message: str) -> ContentError:
-        return ContentError(f"item {position} ({item['id']}): {message}", file=str(file),
-                            field="answer")
-
-    if kind in ("mcq_single", "mcq_multi"):
-        if not 2 <= len(options) <= 10:
-            raise bad("a choice question needs 2 to 10 options")
-        if kind == "mcq_single" and not isinstance(answer, str):
-            raise bad("a single-choice answer is one option key")
-        if kind == "mcq_multi" and not (
-            (isinstance(answer, list) and all(isinstance(k, str) for k in answer))
-            or (isinstance(answer, dict) and all(_is_number(v) for v in answer.values())
-                and any(v > 0 for v in answer.values()))
-        ):
-            raise bad('a multiple-choice answer is a list of keys or {"key": fraction}')
-        keys = [answer] if isinstance(answer, str) else list(answer)
-        if not keys or any(k not in options for k in keys):
-            raise bad("the answer names an option that does not exist")
-    elif kind == "short_answer":
-        if not isinstance(answer, list) or not all(isinstance(a, str) and a for a in answer):
-            raise bad("a short answer is a list of accepted strings")
-    elif kind == "numeric":
-        if not isinstance(answer, dict) or not _is_number(answer.get("value")) or any(
-            key not in ("value", "tolerance", "relative")
-            or (key != "value" and not (_is_number(v) and v >= 0))
-            for key, v in answer.items()
-        ):
-            raise bad('a numeric answer is {"value": number, "tolerance" or "relative": number}')
-    elif kind in ("theory", "scenario") and not (isinstance(answer, str) and answer.strip()):
-        raise bad("a theory or scenario answer is a model answer text")
-    elif kind == "code" and not (
-        isinstance(answer, dict) and isinstance(answer.get("tests"), str) and answer["tests"]
-    ):
-        raise bad('a code answer is {"tests": "..."}')
-
-
 def read_bank_file(path: Path) -> list[ItemSpec]:
     facet_path = tuple(path.stem.split("__"))
     if len(facet_path) != 4 or not all(SLUG.match(part) for part in facet_path):
@@ -270,12 +228,16 @@ def read_bank_file(path: Path) -> list[ItemSpec]:
             field, message = _first_problem(exc.messages)
             raise ContentError(f"item {position}: {message}", file=str(path),
                                field=field) from None
-        _check_answer(item, path, position)
-        items.append(ItemSpec(
+        spec = ItemSpec(
             external_id=item["id"], type=item["type"], prompt=item["question"],
             options=item["options"], answer=item["answer"], explanation=item["explanation"],
             difficulty=item["difficulty"], tags=tuple(item["tags"]), facet_path=facet_path,
-        ))
+        )
+        problem = item_problem(spec)  # the same rules as every other importer
+        if problem:
+            raise ContentError(f"item {position} ({spec.external_id}): {problem}",
+                               file=str(path), field="answer")
+        items.append(spec)
     return items
 
 

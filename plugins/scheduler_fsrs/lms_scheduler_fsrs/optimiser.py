@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import fsrs
 from fsrs_rs_python import DEFAULT_PARAMETERS, FSRS, FSRSItem, FSRSReview
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lmscore.capabilities import Rating
-from lmscore.models import CardState, ReviewLog, User
+from lmscore.models import ReviewLog, User
 
 from .models import FsrsParameters
-from .scheduler import RATINGS, FsrsScheduler
+from .scheduler import RATINGS
 
 log = logging.getLogger(__name__)
 
@@ -104,30 +104,6 @@ def fit(lms, user_id: int) -> None:
     row = FsrsParameters(user_id=user_id, parameters=fit_parameters(histories),
                          review_count=len(logs), last_review_id=max(r.id for r in logs))
     session.add(row)
-    session.flush()
-    stamped = _point_cards_at(session, user_id, row.id)
     session.commit()
-    log.info("fsrs: fitted parameters %s for user %s from %s reviews (%s cards)",
-             row.id, user_id, len(logs), stamped)
-
-
-def _point_cards_at(session: Session, user_id: int, params_id: int) -> int:
-    """Set ``params`` on the learner's FSRS cards. Memory state and due dates stay: the new
-    parameters apply from each card's next review. A card reviewed meanwhile is left alone
-    (its ``last_reviewed_at`` moved) and picks the parameters up at the next fit."""
-    cards = session.execute(
-        select(CardState.id, CardState.data, CardState.last_reviewed_at)
-        .where(CardState.user_id == user_id, CardState.scheduler == FsrsScheduler.name)
-    ).all()
-    if not cards:
-        return 0
-    table = CardState.__table__
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("card"), table.c.last_reviewed_at == bindparam("seen"))
-        .values(data=bindparam("new_data")),
-        [{"card": card.id, "seen": card.last_reviewed_at, "new_data": {**card.data,
-                                                                      "params": params_id}}
-         for card in cards],
-    )
-    return len(cards)
+    # Reviews pick the new row up through FsrsScheduler.for_learner from now on.
+    log.info("fsrs: fitted parameters %s for user %s from %s reviews", row.id, user_id, len(logs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from marshmallow import Schema, fields, validate
+from sqlalchemy import select
 
 from lmscore import hookimpl
 from lmscore.jobs import JobSpec, PeriodicJob
@@ -39,7 +40,14 @@ def lms_register_schedulers(lms):
             row = session.get(FsrsParameters, params_id)
         return row.parameters if row else None
 
-    return [FsrsScheduler(lms.plugin_config("scheduler_fsrs"), parameters)]
+    def latest(session, user_id: int) -> int | None:
+        with session.no_autoflush:
+            return session.scalar(
+                select(FsrsParameters.id).where(FsrsParameters.user_id == user_id)
+                .order_by(FsrsParameters.id.desc()).limit(1)
+            )
+
+    return [FsrsScheduler(lms.plugin_config("scheduler_fsrs"), parameters, latest)]
 
 
 @hookimpl

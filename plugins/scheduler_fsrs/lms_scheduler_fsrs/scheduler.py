@@ -2,12 +2,14 @@
 
 Card data: ``card_id`` (ours, fixed at the first review), ``state`` (1 learning, 2 review,
 3 relearning), ``step``, ``stability``, ``difficulty``, ``last_review`` and ``params`` — the id
-of the learner's fitted parameters the card is scheduled with, or None for the defaults. The
+of the fitted parameters the card was last scheduled with, or None for the defaults. Reviews
+use the learner's latest parameters (``for_learner``) from the first review after a fit. The
 library's ``due`` is our ``due_at``.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -23,6 +25,8 @@ DAY_S = 86_400
 
 #: Looks up fitted parameters by id (None when the row is gone).
 ParametersLookup = Callable[[int], Sequence[float] | None]
+#: The id of a learner's latest fitted parameters, or None.
+LatestLookup = Callable[[Any, int], int | None]
 
 
 def library_options(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,20 +47,36 @@ class FsrsScheduler(Scheduler):
     name = "fsrs"
     label = "FSRS"
 
-    def __init__(self, settings: Mapping[str, Any], parameters: ParametersLookup | None = None):
+    def __init__(self, settings: Mapping[str, Any], parameters: ParametersLookup | None = None,
+                 latest: LatestLookup | None = None):
         self.options = library_options(settings)
         self._default = fsrs.Scheduler(**self.options)
         self._lookup = parameters
+        self._latest = latest
+        #: The learner's latest fitted parameters, once bound by ``for_learner``.
+        self.learner_params: int | None = None
         # Fitted rows are immutable, so a library scheduler per row id can be kept.
         self._fitted = lru_cache(maxsize=1024)(self._build)
+
+    def for_learner(self, session: Any, user_id: int) -> FsrsScheduler:
+        params_id = self._latest(session, user_id) if self._latest else None
+        if params_id is None:
+            return self
+        bound = copy.copy(self)  # shares the caches; only the binding differs
+        bound.learner_params = params_id
+        return bound
 
     def _build(self, params_id: int) -> fsrs.Scheduler:
         found = self._lookup(params_id) if self._lookup else None
         return fsrs.Scheduler(parameters=found, **self.options) if found else self._default
 
+    def _params_id(self, data: Mapping[str, Any]) -> int | None:
+        """The learner's latest parameters when bound, else those the card was scheduled with."""
+        return self.learner_params if self.learner_params is not None else data.get("params")
+
     def library(self, data: Mapping[str, Any]) -> fsrs.Scheduler:
         """The py-fsrs scheduler for a card: its learner's fitted parameters, else defaults."""
-        params_id = data.get("params")
+        params_id = self._params_id(data)
         return self._default if params_id is None else self._fitted(int(params_id))
 
     def review(self, state: CardState | None, rating: Rating, reviewed_at: datetime) -> CardState:
@@ -66,7 +86,7 @@ class FsrsScheduler(Scheduler):
         return CardState(
             due_at=card.due,
             interval_days=round((card.due - at).total_seconds() / DAY_S, 4),
-            data=card_data(card, data.get("params")),
+            data=card_data(card, self._params_id(data)),
         )
 
     def retrievability(self, state: CardState, at: datetime) -> float | None:

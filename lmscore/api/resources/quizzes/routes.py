@@ -7,7 +7,7 @@ from sqlalchemy import select
 from .... import current_platform
 from ....db import utcnow
 from ....models import Quiz, Track
-from ....services import learning, quizzes
+from ....services import learning, quiz_views, quizzes
 from ...auth import auth_required, current_user
 from ...pagination import PageArgs, page_of, paginate
 from .schemas import (
@@ -35,7 +35,7 @@ def _present_quiz(quiz: Quiz, *, with_questions: bool) -> dict:
     data = {column: getattr(quiz, column) for column in QuizSchema().fields
             if hasattr(quiz, column)}
     data["track_code"] = session.scalar(select(Track.code).where(Track.id == quiz.track_id))
-    data["question_count"] = len(quiz.questions) if not quiz.draw else quiz.draw["count"]
+    data["question_count"] = quiz_views.question_count(quiz)
     staff = learning.is_staff(current_user())
     data["questions"] = quiz.questions if with_questions and staff else []
     return data
@@ -44,23 +44,8 @@ def _present_quiz(quiz: Quiz, *, with_questions: bool) -> dict:
 def _present_attempt(attempt) -> dict:
     lms = current_platform()
     quiz = lms.db.session.get(Quiz, attempt.quiz_id)
-    shown = quizzes.reveal(attempt, quiz, current_user())
-    questions = []
-    for q in attempt.questions:
-        row = {key: getattr(q, key) for key in (
-            "id", "position", "type", "prompt", "options", "option_order", "selected", "text",
-            "value", "saved_at", "points", "needs_manual_review")}
-        graded = shown and q.score is not None
-        row.update({
-            "score": q.score if graded else None,
-            "correct": (q.score >= q.points) if graded and not q.needs_manual_review else None,
-            "feedback": q.feedback if graded else None,
-            "explanation": q.explanation if shown and attempt.status in quizzes.FINISHED else None,
-            "answer": q.answer if shown and attempt.status in quizzes.FINISHED else None,
-        })
-        questions.append(row)
     data = {key: getattr(attempt, key) for key in AttemptSchema().fields}
-    data["questions"] = questions
+    data["questions"] = quiz_views.attempt_questions(attempt, quiz, current_user())
     return data
 
 
@@ -184,10 +169,7 @@ def save_answer(data, attempt_id, question_id):
     now = utcnow()  # stamped when the request arrived, before any waiting
     question = quizzes.save_answer(lms, lms.db.session, current_user(), attempt_id, question_id,
                                    quizzes.AnswerInput(**data), now)
-    graded = question.score is not None
-    return {"question_id": question.id, "saved_at": question.saved_at,
-            "correct": (question.score >= question.points) if graded else None,
-            "feedback": question.feedback if graded else None}
+    return quiz_views.saved_answer(question)
 
 
 @blp.post("/attempts/<int:attempt_id>/submit")

@@ -1,0 +1,285 @@
+"""Server time of ``GET /api/v1/reviews/next`` with 1,000,000 card states across 10,000
+learners on PostgreSQL, then again after the data has grown 10× (100,000 learners, 10,000,000
+card states): the goal is p99 ≤ 5 ms and flat when the data grows (index-backed).
+
+Seeding runs inside PostgreSQL (``INSERT … SELECT generate_series``): learners, one bank of
+items in ten facets, ``--cards`` card states per learner (due times spread from 3 days ago to
+97 days ahead, so a learner has a few due cards and the new-item query runs too) and one review
+log row per card. Rows are inserted card-major, so a learner's cards lie on different pages as
+they would after months of use.
+
+Figures per data size, random learners each time:
+  * in process: the route's work (load the learner, ``get_bank``, ``next_items``, the
+    response schema) on a warm pooled connection, next to a ``SELECT 1`` round trip;
+  * over HTTP against gunicorn on 127.0.0.1, two closed-loop clients: the server time
+    gunicorn logs per request (``%(D)s``) and the client's latency, next to
+    ``GET /health/live`` in the same run;
+  * ``EXPLAIN (ANALYZE, BUFFERS)`` of the statements ``next_items`` sends.
+Prints figures only (never asserts).
+
+    .venv/bin/python bench/reviews_next.py [--learners 10000] [--grow 10] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import _harness as h
+from sqlalchemy import func, select, text
+
+from lmscore.db import utcnow
+from lmscore.models import BankNode, CardState, QuestionBank, User
+
+BANK = "BENCHSR"
+EMAIL = "bench-review-{}@bench.invalid"
+FACETS = 10
+SAMPLES = 2000  # in-process calls per data size
+HTTP_REQUESTS = 1000
+HTTP_CLIENTS = 2  # closed loop, one request in flight per core: service time, not queueing
+LIMIT = 10  # the API's default
+
+
+def seed_bank(session, items: int) -> QuestionBank:
+    """One bank, topic/subtopic/leaf and FACETS facets, ``items`` items spread over them."""
+    bank = session.scalar(select(QuestionBank).where(QuestionBank.code == BANK))
+    if bank is not None:
+        return bank
+    bank = QuestionBank(code=BANK, name="Bench reviews")
+    session.add(bank)
+    session.flush()
+    parent = None
+    for level, code in enumerate(("topic", "sub", "leaf")):
+        node = BankNode(bank_id=bank.id, parent_id=parent, level=level, code=code, name=code,
+                        path="/".join(("topic", "sub", "leaf")[:level + 1]))
+        session.add(node)
+        session.flush()
+        parent = node.id
+    facets = [BankNode(bank_id=bank.id, parent_id=parent, level=3, code=f"f{n}", name=f"f{n}",
+                       path=f"topic/sub/leaf/f{n}") for n in range(FACETS)]
+    session.add_all(facets)
+    session.flush()
+    session.execute(text("""
+        INSERT INTO items (bank_id, facet_id, external_id, type, prompt, options, answer,
+                           explanation, difficulty, tags, source, content_hash, created_at,
+                           updated_at)
+        SELECT :bank, (CAST(:facets AS int[]))[1 + g % CAST(:n_facets AS int)],
+               'bench-sr-' || g, 'mcq_single',
+               'Question ' || g || ': which option is right?',
+               '{"A": "one", "B": "two", "C": "three", "D": "four"}', '"B"', 'Because.',
+               1 + g % 5, '["bench"]', 'bench', md5(g::text), :now, :now
+        FROM generate_series(0, CAST(:items AS int) - 1) AS g
+    """), {"bank": bank.id, "facets": [f.id for f in facets], "n_facets": FACETS,
+           "items": items, "now": utcnow().replace(tzinfo=None)})
+    session.commit()
+    return bank
+
+
+def seed_learners(session, bank: QuestionBank, learners: int, cards: int) -> int:
+    """Bench learners up to ``learners``, each with ``cards`` card states and review logs;
+    returns how many were added (a kept database is topped up, not re-seeded)."""
+    have = session.scalar(select(func.count()).where(User.email.like("bench-review-%")))
+    if have >= learners:
+        return 0
+    params = {"bank": bank.id, "cards": cards,
+              "after": session.scalar(select(func.coalesce(func.max(User.id), 0))),
+              "now": utcnow().replace(tzinfo=None)}
+    h.add_learners(session, "bench-review", have, learners - 1)
+    params["item0"], params["n_items"] = session.execute(text(
+        "SELECT min(id), count(*) FROM items WHERE bank_id = :bank"), params).one()
+    # A learner's items are (7 × id + k) mod n_items for k < cards: distinct, varied.
+    session.execute(text("""
+        INSERT INTO card_states (user_id, item_id, bank_id, scheduler, due_at, interval_days,
+                                 data, reps, lapses, last_reviewed_at)
+        SELECT u.id, :item0 + (u.id * 7 + k) % :n_items, :bank, 'sm2',
+               :now + (random() * 100 - 3) * interval '1 day', 6,
+               '{"n": 2, "ef": 2.5}', 2, 0, :now - (1 + random() * 30) * interval '1 day'
+        FROM generate_series(0, CAST(:cards AS int) - 1) AS k, users AS u
+        WHERE u.id > :after
+        ORDER BY k, u.id
+    """), params)
+    # Each card's first review, days ago: state_before is NULL as for every first review.
+    session.execute(text("""
+        INSERT INTO review_logs (user_id, item_id, bank_id, client_attempt_id, rating,
+                                 reviewed_at, scheduler, state_before, state_after, response)
+        SELECT user_id, item_id, bank_id, 'bench-' || id, 'good', last_reviewed_at, 'sm2',
+               NULL, '{"n": 1}', '{}'
+        FROM card_states WHERE user_id > :after
+    """), params)
+    session.commit()
+    return learners - have
+
+
+def analyze(engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE users, items, card_states, review_logs"))
+
+
+def sizes(session, bank: QuestionBank) -> dict:
+    return {
+        "learners": session.scalar(select(func.count()).where(
+            User.email.like("bench-review-%"))),
+        "items": session.scalar(text("SELECT count(*) FROM items WHERE bank_id = :b"),
+                                {"b": bank.id}),
+        "card_states": session.scalar(select(func.count()).select_from(CardState)),
+        "review_logs": session.scalar(text("SELECT count(*) FROM review_logs")),
+        "card_states_mb": round(session.scalar(text(
+            "SELECT pg_total_relation_size('card_states')")) / 2**20),
+    }
+
+
+def learner_ids(session, count: int, rng: random.Random) -> list[int]:
+    first, last = session.execute(select(func.min(User.id), func.max(User.id)).where(
+        User.email.like("bench-review-%"))).one()
+    return [rng.randint(first, last) for _ in range(count)]
+
+
+def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
+    """Per-call seconds of the route's work, and of ``SELECT 1``, on a warm connection."""
+    from lmscore.api.resources.reviews.routes import NextSchema
+    from lmscore.services import reviews
+
+    lms = app.extensions["lmscore"]
+    schema = NextSchema()
+    work, ping = [], []
+    with app.app_context():
+        session = lms.db.session
+
+        def route_work(user_id: int) -> None:
+            user = session.get(User, user_id)
+            bank = reviews.get_bank(session, user, bank_code)
+            items = reviews.next_items(lms, session, user, bank, LIMIT, utcnow())
+            schema.dump({"bank": bank.code, "items": items})
+            session.rollback()  # ends the transaction as the request's teardown does
+
+        for user_id in ids[-50:]:  # warm-up: pool, statement caches
+            route_work(user_id)
+        for user_id in ids:
+            session.expunge_all()  # a request starts with an empty identity map
+            started = time.perf_counter()
+            route_work(user_id)
+            work.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            session.execute(text("SELECT 1"))
+            session.rollback()
+            ping.append(time.perf_counter() - started)
+    return h.percentiles(work), h.percentiles(ping)
+
+
+def explain(app, bank_code: str, user_id: int) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each statement ``next_items`` sends for one learner."""
+    from lmscore.services import reviews
+
+    lms = app.extensions["lmscore"]
+    out = []
+    with app.app_context():
+        session = lms.db.session
+        user = session.get(User, user_id)
+        bank = reviews.get_bank(session, user, bank_code)
+        with h.recording_statements(lms.db.engine) as statements:
+            reviews.next_items(lms, session, user, bank, LIMIT, utcnow())
+        cursor = session.connection().connection.cursor()
+        for statement, parameters in statements:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
+            plan = "\n".join("    " + row[0] for row in cursor.fetchall())
+            out.append("  " + " ".join(statement.split()) + "\n" + plan)
+        session.rollback()
+    return out
+
+
+def over_http(workdir: Path, bank_code: str, ids: list[int], workers: int) -> dict:
+    from lmscore.services.auth import make_access_token
+
+    app = h.create_bench_app(workdir)
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        tokens = {i: make_access_token(lms, User(id=i, role="student", session_version=1))
+                  for i in set(ids)}
+    path = f"/api/v1/reviews/next?bank={bank_code}&limit={LIMIT}"
+    requests = [h.Request("GET", path, tokens[i]) for i in ids]
+
+    def closed_loop(batch: list[h.Request]) -> h.LoadResult:
+        return h.burst(port, batch, rate=None, concurrency=HTTP_CLIENTS)
+
+    with h.gunicorn(workdir, workers=workers) as port:
+        closed_loop(requests[:100])  # warm-up
+        live = closed_loop([h.Request("GET", "/health/live")] * len(ids))
+        mark = h.access_log_mark(workdir)
+        result = closed_loop(requests)
+        server = h.server_times(workdir, mark, "/api/v1/reviews/next")
+    return {"server": h.percentiles(server), "client": result.figures(),
+            "health_live_client": live.figures()}
+
+
+def measure(app, workdir: Path, bank_code: str, label: str, rng: random.Random,
+            workers: int) -> dict:
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        session = lms.db.session
+        data = sizes(session, session.scalar(
+            select(QuestionBank).where(QuestionBank.code == bank_code)))
+        ids = learner_ids(session, SAMPLES, rng)
+        session.rollback()
+    print(f"\n{label}: {data['learners']:,} learners, {data['items']:,} items, "
+          f"{data['card_states']:,} card states ({data['card_states_mb']:,} MB with indexes), "
+          f"{data['review_logs']:,} review logs")
+    work, ping = in_process(app, bank_code, ids)
+    print(f"  in process, next_items + schema   {h.fmt(work)}   (load {h.load_average()})")
+    print(f"  in process, SELECT 1 (baseline)   {h.fmt(ping)}")
+    http = over_http(workdir, bank_code, ids[:HTTP_REQUESTS], workers)
+    print(f"  gunicorn server time (%(D)s)      {h.fmt(http['server'])}   "
+          f"(load {h.load_average()})")
+    print(f"  HTTP client latency               {h.fmt(http['client'])}   "
+          f"errors {http['client']['errors']}")
+    print(f"  GET /health/live (baseline)       {h.fmt(http['health_live_client'])}")
+    plans = explain(app, bank_code, ids[0])
+    print("  EXPLAIN (ANALYZE, BUFFERS) of next_items' statements:")
+    for plan in plans:
+        print(plan)
+    return {**data, "in_process": work, "select_1": ping, **http, "explain": plans,
+            "load_average": h.load_average()}
+
+
+def main(args) -> dict:
+    url = h.postgres_url()
+    rng = random.Random(7)
+    results: dict = {"machine": h.machine(url), "goal": "p99 <= 5 ms server time, flat at 10x",
+                     "limit": LIMIT}
+    with h.throwaway_database(url, "lmscore_bench_reviews", keep=args.keep) as db_url, \
+            h.lms_config(db_url) as workdir:
+        app = h.create_bench_app(workdir)
+        lms = app.extensions["lmscore"]
+        for step, learners in enumerate((args.learners, args.learners * args.grow)):
+            with app.app_context():
+                session = lms.db.session
+                bank = seed_bank(session, args.items)
+                started = time.perf_counter()
+                added = seed_learners(session, bank, learners, args.cards)
+                if added:
+                    analyze(lms.db.engine)
+                    print(f"\nseeded {added:,} learners × {args.cards} cards in "
+                          f"{time.perf_counter() - started:.0f} s (load {h.load_average()})")
+            label = "base data" if step == 0 else f"grown {args.grow}×"
+            results[label] = measure(app, workdir, BANK, label, rng, args.workers)
+        lms.db.engine.dispose()
+    base, grown = results["base data"], results[f"grown {args.grow}×"]
+    print(f"\nsummary: server-time p99 {base['server']['p99_ms']} ms → "
+          f"{grown['server']['p99_ms']} ms; in-process p99 {base['in_process']['p99_ms']} ms → "
+          f"{grown['in_process']['p99_ms']} ms (goal ≤ 5 ms, flat)")
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=10_000)
+    parser.add_argument("--cards", type=int, default=100, help="card states per learner")
+    parser.add_argument("--items", type=int, default=2000, help="items in the bank")
+    parser.add_argument("--grow", type=int, default=10, help="growth factor of the 2nd step")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the seeded database (a re-run skips seeding)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    args = parser.parse_args()
+    h.write_json(args.json, main(args))
