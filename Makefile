@@ -22,13 +22,16 @@ install: $(STAMP)
 instance/lms.toml: | $(STAMP)
 	$(BIN)/lms init --path instance/lms.toml
 
-run: install instance/lms.toml
+demo: install instance/lms.toml
 	$(BIN)/lms db upgrade
 	$(BIN)/lms demo load
+
+run: demo
 	$(BIN)/lms serve --host 127.0.0.1 --port 5000
 
-# The whole suite on SQLite, then on PostgreSQL (with Redis); services are installed and
-# started by scripts/services.sh when absent, bound to 127.0.0.1, and stopped afterwards.
+# The whole suite on SQLite and on PostgreSQL (with Redis), the two passes side by side;
+# scripts/services.sh installs both servers when absent, runs throwaway ones bound to
+# 127.0.0.1 and stops them afterwards.
 test: install
 	bash scripts/test.sh
 

@@ -109,8 +109,8 @@ def main(args) -> dict:
     with h.throwaway_database(url, "lmscore_bench_quiz") as db_url, \
             h.lms_config(db_url, broker=redis or "inprocess") as workdir:
         app = h.create_bench_app(workdir)
-        quiz_id, tokens = seed(app, args.learners)
-        # One learner is spent on counting statements; the burst uses the others.
+        # One more learner, spent on counting statements; the burst uses the others.
+        quiz_id, tokens = seed(app, args.learners + 1)
         counted_id = next(iter(tokens))
         results["statements"] = statements_per_request(app, quiz_id, tokens.pop(counted_id))
         print(f"quiz {quiz_id}: {QUESTIONS} questions; {len(tokens):,} learners with tokens; "

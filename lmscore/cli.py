@@ -126,7 +126,8 @@ def worker(threads: int | None, no_periodic: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     lms.jobs.start_worker(threads, periodic=not no_periodic)
-    click.echo(f"lms worker: {len(lms.jobs.actors)} jobs, queue on {lms.jobs.broker.__class__.__name__}")
+    broker = type(lms.jobs.broker).__name__
+    click.echo(f"lms worker: {len(lms.jobs.actors)} jobs, queue on {broker}")
     stop.wait()
     click.echo("lms worker: stopping")
     lms.jobs.stop_worker()

@@ -65,7 +65,14 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
             parsed, echo=echo, connect_args={"check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the write lock up front: concurrent writers then wait (busy_timeout)
+        # instead of failing at once when a deferred read lock cannot be upgraded. SQLite is
+        # the small embedded default; PostgreSQL is the database for concurrency.
+        # A connection may ask for another mode with the execution option ``sqlite_begin``
+        # (the test harness's long outer transaction uses DEFERRED so that other connections,
+        # e.g. migrations, can still write until the test itself writes).
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"))
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -4,7 +4,7 @@ a job delivers each to the matching ``lms_on_<name>`` hook after commit."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 

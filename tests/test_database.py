@@ -53,3 +53,44 @@ def test_utc_datetimes_round_trip_aware(tmp_path):
 def test_the_suite_runs_on_the_database_it_is_given(lms):
     url = os.environ.get("LMSCORE_TEST_DATABASE_URL") or "sqlite://"
     assert lms.db.dialect == make_url(url).get_backend_name()
+
+
+def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
+    """Two transactions that read then write: with a deferred BEGIN the second fails at once
+    with "database is locked" (its snapshot is stale); IMMEDIATE makes it wait its turn."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from lmscore.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'writers.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    first_inside = threading.Event()
+    errors: list[Exception] = []
+
+    def increment(hold_s: float, signal: threading.Event | None) -> None:
+        try:
+            with engine.begin() as conn:
+                n = conn.execute(text("SELECT n FROM counter")).scalar_one()
+                if signal:
+                    signal.set()
+                time.sleep(hold_s)
+                conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    first = threading.Thread(target=increment, args=(0.3, first_inside))
+    first.start()
+    first_inside.wait(5)
+    second = threading.Thread(target=increment, args=(0, None))
+    second.start()
+    first.join()
+    second.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 2  # no lost update
+    engine.dispose()

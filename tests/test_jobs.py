@@ -118,3 +118,9 @@ def test_hook_lms_register_periodic_jobs(app_factory, app, jobs, plugin):
 
     with pytest.raises(StartupError, match="names no registered job"):
         app_factory(plugins={"unknown": UnknownActor()})
+
+
+def test_lms_worker_needs_a_redis_broker(app):
+    result = app.test_cli_runner().invoke(cli, ["worker"])
+    assert result.exit_code == 1
+    assert "[jobs] broker is 'inprocess'" in result.output

@@ -6,14 +6,12 @@ endpoint added under /api/v1 without a row here fails the suite: add its row whe
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-import io
-
 from sqlalchemy import select
 
 from lmscore.capabilities.content import ItemSpec
@@ -130,8 +128,9 @@ class Context:
             learning.enrol(self.lms, self.lms.db.session, learner, "MX")
         deliverable = self.deliverable(kind)
         upload = (io.BytesIO(b"report"), "report.txt") if kind == "file" else None
-        row = submissions.create(self.lms, self.lms.db.session, learner, submissions.SubmissionInput(
-            deliverable_id=deliverable.id, text=None if upload else "work"), upload)
+        data = submissions.SubmissionInput(deliverable_id=deliverable.id,
+                                           text=None if upload else "work")
+        row = submissions.create(self.lms, self.lms.db.session, learner, data, upload)
         submissions.process(self.lms, row.id)
         return row.id
 

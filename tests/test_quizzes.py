@@ -4,20 +4,23 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from tracks_fixture import write_bank, write_track
 
 from lmscore import hookimpl
 from lmscore.capabilities import GeneratedQuestion, GenerationError, QuizGenerator
 from lmscore.db import utcnow
 from lmscore.models import QuizAttempt
 from lmscore.services import content, quizzes
-from tracks_fixture import write_bank, write_track
 
 QUESTIONS = [
     {"type": "mcq_single", "prompt": "2 + 2?", "options": {"A": "3", "B": "4"}, "answer": "B"},
-    {"type": "mcq_multi", "prompt": "Even numbers?", "options": {"A": "2", "B": "3", "C": "4"},
-     "answer": ["A", "C"]},
-    {"type": "numeric", "prompt": "Pi?", "answer": {"value": 3.14, "tolerance": 0.01},
-     "points": 2},
+    {
+        "type": "mcq_multi",
+        "prompt": "Even numbers?",
+        "options": {"A": "2", "B": "3", "C": "4"},
+        "answer": ["A", "C"],
+    },
+    {"type": "numeric", "prompt": "Pi?", "answer": {"value": 3.14, "tolerance": 0.01}, "points": 2},
     {"type": "short_answer", "prompt": "Capital of France?", "answer": ["Paris"]},
 ]
 
@@ -33,8 +36,9 @@ def learner(api_as):
 
 
 def make_quiz(client, **settings):
-    r = client.post("/api/v1/quizzes", json={"title": "Arithmetic", "questions": QUESTIONS,
-                                             **settings})
+    r = client.post(
+        "/api/v1/quizzes", json={"title": "Arithmetic", "questions": QUESTIONS, **settings}
+    )
     assert r.status_code == 201, r.json
     quiz = r.json
     assert client.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
@@ -72,12 +76,18 @@ def test_quiz_lifecycle(staff, learner):
     learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{q0['id']}", json={"selected": ["B"]})
     result = learner.post(f"/api/v1/attempts/{attempt['id']}/submit").json
     assert (result["status"], result["score"], result["max_score"], result["passed"]) == (
-        "submitted", 5.0, 5.0, True)
+        "submitted",
+        5.0,
+        5.0,
+        True,
+    )
     assert all(q["correct"] for q in result["questions"])
     assert result["questions"][0]["answer"] == "B"
     # Submitting twice returns the same result; saving after submission is refused.
     assert learner.post(f"/api/v1/attempts/{attempt['id']}/submit").json["score"] == 5.0
-    r = learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{q0['id']}", json={"selected": ["A"]})
+    r = learner.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{q0['id']}", json={"selected": ["A"]}
+    )
     assert r.status_code == 409
 
     stats = staff.get(f"/api/v1/quizzes/{quiz['id']}/statistics").json
@@ -90,8 +100,13 @@ def test_bad_answers_and_other_learners(staff, learner, api_as):
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     q = {q["type"]: q for q in attempt["questions"]}
     base = f"/api/v1/attempts/{attempt['id']}/answers"
-    assert learner.put(f"{base}/{q['mcq_single']['id']}", json={"selected": ["Z"]}).status_code == 422
-    assert learner.put(f"{base}/{q['mcq_single']['id']}", json={"selected": ["A", "B"]}).status_code == 422
+    assert (
+        learner.put(f"{base}/{q['mcq_single']['id']}", json={"selected": ["Z"]}).status_code == 422
+    )
+    assert (
+        learner.put(f"{base}/{q['mcq_single']['id']}", json={"selected": ["A", "B"]}).status_code
+        == 422
+    )
     assert learner.put(f"{base}/{q['numeric']['id']}", json={"text": "x"}).status_code == 422
     assert learner.put(f"{base}/{q['numeric']['id']}", json={}).status_code == 422
     assert learner.put(f"{base}/999999", json={"value": 1}).status_code == 404
@@ -104,15 +119,18 @@ def test_deadline_and_auto_close(staff, learner, lms, app):
     quiz = make_quiz(staff, time_limit_s=60, feedback_timing="immediate")
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     q = attempt["questions"][0]
-    saved = learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{q['id']}",
-                        json={"selected": ["B"]}).json
+    saved = learner.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{q['id']}", json={"selected": ["B"]}
+    ).json
     assert saved["correct"] is True  # immediate feedback
     with app.app_context():
         row = lms.db.session.get(QuizAttempt, attempt["id"])
         row.deadline_at = utcnow() - timedelta(seconds=lms.settings.quizzes.grace_s + 1)
         lms.db.session.commit()
         assert quizzes.close_expired_attempts(lms) == 1
-    late = learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{q['id']}", json={"selected": ["A"]})
+    late = learner.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{q['id']}", json={"selected": ["A"]}
+    )
     assert late.status_code == 409 and "Time is up" in late.json["error"]["message"]
     closed = learner.get(f"/api/v1/attempts/{attempt['id']}").json
     assert (closed["status"], closed["score"]) == ("auto_closed", 1.0)
@@ -123,12 +141,27 @@ def test_attempt_limit_and_permissions(staff, learner, api_as):
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     learner.post(f"/api/v1/attempts/{attempt['id']}/submit")
     assert learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").status_code == 409
-    assert learner.post("/api/v1/quizzes", json={"title": "x", "questions": QUESTIONS}).status_code == 403
+    assert (
+        learner.post("/api/v1/quizzes", json={"title": "x", "questions": QUESTIONS}).status_code
+        == 403
+    )
     other_trainer = api_as("trainer")
     assert other_trainer.delete(f"/api/v1/quizzes/{quiz['id']}").status_code == 403
     assert api_as("admin").delete(f"/api/v1/quizzes/{quiz['id']}").status_code == 204
-    bad = staff.post("/api/v1/quizzes", json={"title": "Bad", "questions": [
-        {"type": "mcq_single", "prompt": "?", "options": {"A": "x", "B": "y"}, "answer": "C"}]})
+    bad = staff.post(
+        "/api/v1/quizzes",
+        json={
+            "title": "Bad",
+            "questions": [
+                {
+                    "type": "mcq_single",
+                    "prompt": "?",
+                    "options": {"A": "x", "B": "y"},
+                    "answer": "C",
+                }
+            ],
+        },
+    )
     assert bad.status_code == 422 and "questions" in bad.json["error"]["details"]["fields"]
 
 
@@ -136,8 +169,7 @@ def test_attempt_limit_and_permissions(staff, learner, api_as):
 def bank_config(tmp_path):
     root = tmp_path / "content"
     write_bank(write_track(root, "TT"), count=6)
-    return {"plugins": {"enabled": ["content_folder"],
-                        "content_folder": {"folders": [str(root)]}}}
+    return {"plugins": {"enabled": ["content_folder"], "content_folder": {"folders": [str(root)]}}}
 
 
 @pytest.fixture
@@ -151,8 +183,10 @@ def test_random_draw_prefers_unseen_items(app, lms, staff, make_user, api_client
     learner_user = make_user("student")
     learner = api_client(learner_user)
     learner.post("/api/v1/tracks/TT/enrol")
-    r = staff.post("/api/v1/quizzes", json={"title": "Draw", "track": "TT",
-                                            "draw": {"banks": ["TT"], "count": 4}})
+    r = staff.post(
+        "/api/v1/quizzes",
+        json={"title": "Draw", "track": "TT", "draw": {"banks": ["TT"], "count": 4}},
+    )
     quiz = r.json
     staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
     first = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
@@ -169,9 +203,15 @@ class EchoGenerator(QuizGenerator):
     def generate(self, request):
         if request.prompt == "fail":
             raise GenerationError("The model refused.")
-        return [GeneratedQuestion(type="mcq_single", prompt=f"{request.prompt} {n}?",
-                                  options={"A": "yes", "B": "no"}, correct=("A",))
-                for n in range(request.num_questions)]
+        return [
+            GeneratedQuestion(
+                type="mcq_single",
+                prompt=f"{request.prompt} {n}?",
+                options={"A": "yes", "B": "no"},
+                correct=("A",),
+            )
+            for n in range(request.num_questions)
+        ]
 
 
 @pytest.fixture
@@ -187,15 +227,24 @@ def test_generation_runs_as_a_job(generator_app, make_user):
     with generator_app.app_context():
         trainer = make_user("trainer")
     client = ApiClient(generator_app, trainer)
-    r = client.post("/api/v1/quizzes/generate", json={"title": "Gen", "prompt": "Is it", "num_questions": 3})
+    r = client.post(
+        "/api/v1/quizzes/generate", json={"title": "Gen", "prompt": "Is it", "num_questions": 3}
+    )
     assert r.status_code == 202 and r.json["generation_status"] == "queued"
     lms.jobs.drain()
     quiz = client.get(f"/api/v1/quizzes/{r.json['id']}").json
-    assert (quiz["generation_status"], quiz["status"], len(quiz["questions"])) == ("ready", "draft", 3)
-    failed = client.post("/api/v1/quizzes/generate", json={"title": "F", "prompt": "fail", "num_questions": 1})
+    assert (quiz["generation_status"], quiz["status"], len(quiz["questions"])) == (
+        "ready",
+        "draft",
+        3,
+    )
+    failed = client.post(
+        "/api/v1/quizzes/generate", json={"title": "F", "prompt": "fail", "num_questions": 1}
+    )
     lms.jobs.drain()
     quiz = client.get(f"/api/v1/quizzes/{failed.json['id']}").json
     assert (quiz["generation_status"], quiz["generation_error"]) == ("failed", "The model refused.")
-    unknown = client.post("/api/v1/quizzes/generate", json={"title": "U", "num_questions": 1,
-                                                            "generator": "nope"})
+    unknown = client.post(
+        "/api/v1/quizzes/generate", json={"title": "U", "num_questions": 1, "generator": "nope"}
+    )
     assert unknown.status_code == 422

@@ -1,20 +1,22 @@
 """Review sessions: next items, answers, idempotency, preview and statistics."""
 
 import uuid
+from datetime import UTC
 
 import pytest
+from tracks_fixture import write_bank, write_track
 
 from lmscore.services import content
-from tracks_fixture import write_bank, write_track
 
 
 @pytest.fixture
 def lms_config(tmp_path):
     root = tmp_path / "content"
     write_bank(write_track(root, "TT"))
-    return {"plugins": {"enabled": ["content_folder"],
-                        "content_folder": {"folders": [str(root)]}},
-            "reviews": {"new_per_day": 5}}
+    return {
+        "plugins": {"enabled": ["content_folder"], "content_folder": {"folders": [str(root)]}},
+        "reviews": {"new_per_day": 5},
+    }
 
 
 @pytest.fixture
@@ -38,29 +40,54 @@ def test_next_items_respect_daily_new_limit_and_hide_answers(learner):
     assert len(items) == 5  # new_per_day
     assert all("answer" not in item for item in items)
     for item in items:
-        assert learner.post("/api/v1/reviews", json={
-            "item_id": item["id"], "rating": "good", "client_attempt_id": attempt()
-        }).status_code == 200
+        assert (
+            learner.post(
+                "/api/v1/reviews",
+                json={"item_id": item["id"], "rating": "good", "client_attempt_id": attempt()},
+            ).status_code
+            == 200
+        )
     # Nothing due (all scheduled a day ahead) and the day's new items are used up.
     assert learner.get("/api/v1/reviews/next?bank=TT").status_code == 204
 
 
 def test_answer_is_graded_and_rating_derived(learner):
-    items = {i["prompt"]: i for i in learner.get("/api/v1/reviews/next?bank=TT&limit=10").json["items"]}
+    items = {
+        i["prompt"]: i for i in learner.get("/api/v1/reviews/next?bank=TT&limit=10").json["items"]
+    }
     q1 = items["Question 1?"]
-    right = learner.post("/api/v1/reviews", json={
-        "item_id": q1["id"], "selected": ["A"], "elapsed_ms": 2000, "client_attempt_id": attempt()})
+    right = learner.post(
+        "/api/v1/reviews",
+        json={
+            "item_id": q1["id"],
+            "selected": ["A"],
+            "elapsed_ms": 2000,
+            "client_attempt_id": attempt(),
+        },
+    )
     assert right.status_code == 200
     assert (right.json["correct"], right.json["rating"]) == (True, "easy")
     q2 = items["Question 2?"]
-    slow = learner.post("/api/v1/reviews", json={
-        "item_id": q2["id"], "selected": ["A"], "elapsed_ms": 60_000, "client_attempt_id": attempt()})
+    slow = learner.post(
+        "/api/v1/reviews",
+        json={
+            "item_id": q2["id"],
+            "selected": ["A"],
+            "elapsed_ms": 60_000,
+            "client_attempt_id": attempt(),
+        },
+    )
     assert slow.json["rating"] == "good"
     q3 = items["Question 3?"]
-    wrong = learner.post("/api/v1/reviews", json={
-        "item_id": q3["id"], "selected": ["B"], "client_attempt_id": attempt()})
+    wrong = learner.post(
+        "/api/v1/reviews",
+        json={"item_id": q3["id"], "selected": ["B"], "client_attempt_id": attempt()},
+    )
     assert (wrong.json["correct"], wrong.json["rating"], wrong.json["interval_days"]) == (
-        False, "again", 0)
+        False,
+        "again",
+        0,
+    )
 
 
 def test_repeated_attempt_id_changes_nothing(learner, lms, app):
@@ -80,15 +107,25 @@ def test_bad_input_is_refused_without_state_change(learner, api_client, make_use
         {"item_id": item["id"], "rating": "good", "elapsed_ms": -1, "client_attempt_id": attempt()},
         {"item_id": 999_999, "rating": "good", "client_attempt_id": attempt()},
         {"item_id": item["id"], "client_attempt_id": attempt()},
-        {"item_id": item["id"], "rating": "good", "selected": ["A"], "client_attempt_id": attempt()},
+        {
+            "item_id": item["id"],
+            "rating": "good",
+            "selected": ["A"],
+            "client_attempt_id": attempt(),
+        },
     ]
     for body in cases:
         r = learner.post("/api/v1/reviews", json=body)
         assert r.status_code == 422, (body, r.json)
     stranger = api_client(make_user("student"))
     assert stranger.get("/api/v1/reviews/next?bank=TT").status_code == 403
-    assert stranger.post("/api/v1/reviews", json={
-        "item_id": item["id"], "rating": "good", "client_attempt_id": attempt()}).status_code == 403
+    assert (
+        stranger.post(
+            "/api/v1/reviews",
+            json={"item_id": item["id"], "rating": "good", "client_attempt_id": attempt()},
+        ).status_code
+        == 403
+    )
     assert learner.get("/api/v1/reviews/stats?bank=TT").json["due_now"] == 0
 
 
@@ -96,10 +133,63 @@ def test_preview_and_stats(learner):
     item = learner.get("/api/v1/reviews/next?bank=TT").json["items"][0]
     preview = learner.get(f"/api/v1/reviews/preview?item_id={item['id']}").json
     assert preview["scheduler"] == "leitner"
-    assert [preview["ratings"][r]["interval_days"] for r in ("again", "hard", "good", "easy")] \
-        == [0, 1, 1, 3]
-    learner.post("/api/v1/reviews", json={"item_id": item["id"], "rating": "again",
-                                          "client_attempt_id": attempt()})
+    assert [preview["ratings"][r]["interval_days"] for r in ("again", "hard", "good", "easy")] == [
+        0,
+        1,
+        1,
+        3,
+    ]
+    learner.post(
+        "/api/v1/reviews",
+        json={"item_id": item["id"], "rating": "again", "client_attempt_id": attempt()},
+    )
     stats = learner.get("/api/v1/reviews/stats?bank=TT").json
     assert stats["due_now"] == 1 and len(stats["forecast"]) == 30
     assert stats["facets"][0]["facet"] == "sql/querying/select/filtering"
+
+
+def test_streak_counts_consecutive_local_days(app, lms, make_user, learner):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from lmscore.models import Item, ReviewLog
+    from lmscore.services.reviews import streak_days
+
+    user = make_user("student", timezone="Europe/Brussels")
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    with app.app_context():
+        session = lms.db.session
+        item = session.scalars(select(Item)).first()
+
+        def reviewed(at):
+            session.add(
+                ReviewLog(
+                    user_id=user.id,
+                    item_id=item.id,
+                    bank_id=item.bank_id,
+                    client_attempt_id=f"s-{at.isoformat()}",
+                    rating="good",
+                    reviewed_at=at,
+                    scheduler="leitner",
+                    state_after={},
+                    response={},
+                )
+            )
+            session.commit()
+
+        assert streak_days(session, user, now) == 0
+        # Yesterday evening, twice the day before, a gap, then older days.
+        for at in (
+            now - timedelta(hours=14),
+            now - timedelta(days=2),
+            now - timedelta(days=2, hours=1),
+            now - timedelta(days=5),
+        ):
+            reviewed(at)
+        assert streak_days(session, user, now) == 2  # nothing yet today: counts to yesterday
+        reviewed(now - timedelta(hours=1))
+        assert streak_days(session, user, now) == 3
+        # 23:30 UTC on the 9th is already the 10th in Brussels, with no review yet that local
+        # day: the streak runs through the 9th and the 8th.
+        assert streak_days(session, user, datetime(2026, 3, 9, 23, 30, tzinfo=UTC)) == 2

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 from tracks_fixture import STEP, write_track
 
-from lmscore.models import Enrolment, Step, StepCompletion
+from lmscore.models import Enrolment, Step, StepCompletion, Track
 from lmscore.services import content
 
 PAGES = ("/api/v1/tracks/TT", "/api/v1/projects/{project}", "/api/v1/progress/me")
@@ -60,9 +60,10 @@ def add_learners(lms, make_user, count: int) -> None:
     """Other learners, enrolled, with every live step of every track completed."""
     session = lms.db.session
     step_ids = session.scalars(select(Step.id).where(Step.archived_at.is_(None))).all()
+    track_id = session.scalar(select(Track.id))  # ids are not 1 on PostgreSQL: sequences go on
     for _ in range(count):
         user = make_user("student")
-        session.add(Enrolment(user_id=user.id, track_id=1, status="active"))
+        session.add(Enrolment(user_id=user.id, track_id=track_id, status="active"))
         session.add_all(StepCompletion(user_id=user.id, step_id=s) for s in step_ids)
     session.commit()
 

@@ -22,7 +22,8 @@ API_PREFIX = "/api/v1"
 
 class LmsApi(Api):
     def _register_error_handlers(self):
-        """Errors are handled app-wide by ``handle_error`` below (API paths get JSON, pages HTML)."""
+        """Errors are handled app-wide by ``handle_error`` below: API paths get JSON,
+        pages HTML."""
 
 
 def is_api_request() -> bool:
@@ -65,6 +66,11 @@ def init_app(app: Flask, lms: Platform) -> None:
 
 
 def handle_error(error: Exception):
+    # Nothing of a failed request is kept, and the error page may query (e.g. the signed-in
+    # user) on a clean session.
+    from .. import current_platform
+
+    current_platform().db.session.rollback()
     if not is_api_request():
         from ..web.errors import render_error
 

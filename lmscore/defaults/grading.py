@@ -84,7 +84,8 @@ class ShortAnswerGrader(Grader):
             elif _normalise(candidate) == given:
                 return GradeResult(1.0, 1.0, "Correct.")
         shown = next((str(a) for a in accepted if not str(a).startswith("/")), "")
-        return GradeResult(0.0, 1.0, f"Incorrect. Accepted answer: {shown}." if shown else "Incorrect.")
+        feedback = f"Incorrect. Accepted answer: {shown}." if shown else "Incorrect."
+        return GradeResult(0.0, 1.0, feedback)
 
 
 class NumericGrader(Grader):

@@ -17,7 +17,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 def spec_modules():
-    from . import content, events, grading, lifecycle, notifications, payments, scheduling
-    from . import workspaces
+    from . import (
+        content,
+        events,
+        grading,
+        lifecycle,
+        notifications,
+        payments,
+        scheduling,
+        workspaces,
+    )
 
     return [content, scheduling, grading, workspaces, payments, notifications, lifecycle, events]

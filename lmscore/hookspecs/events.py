@@ -25,7 +25,8 @@ def lms_on_user_registered(lms: Platform, event: events.UserRegistered) -> None:
 
 @hookspec
 def lms_on_enrolment_changed(lms: Platform, event: events.EnrolmentChanged) -> None:
-    """Called after an enrolment is created or changes status (pending_payment, active, completed, revoked)."""
+    """Called after an enrolment is created or changes status (pending_payment, active,
+    completed, revoked)."""
 
 
 @hookspec

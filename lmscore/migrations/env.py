@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from lmscore.db import Base
 import lmscore.models  # noqa: F401  (registers core tables on Base.metadata)
+from lmscore.db import Base
 
 config = context.config
 lms = config.attributes["lms"]

@@ -69,6 +69,12 @@ class Item(Base):
 
     facet: Mapped[BankNode] = relationship()
 
+    __table_args__ = (
+        # New review items in their order: read in order, stopping after the first unseen
+        # few, instead of sorting the whole bank on every request.
+        Index("ix_items_bank_new_order", "bank_id", "facet_id", "difficulty", "id"),
+    )
+
 
 class CardState(Base):
     """One learner × one item: what the scheduler decided at the last review."""

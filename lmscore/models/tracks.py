@@ -136,7 +136,10 @@ class Enrolment(Base):
 
     track: Mapped[Track] = relationship()
 
-    __table_args__ = (UniqueConstraint("user_id", "track_id"), Index("ix_enrolments_track", "track_id"))
+    __table_args__ = (
+        UniqueConstraint("user_id", "track_id"),
+        Index("ix_enrolments_track", "track_id"),
+    )
 
 
 class StepCompletion(Base):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # argon2id with the library's RFC 9106 low-memory profile defaults.
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so timing does not reveal which emails exist.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+_DUMMY_HASH = ""
 JWT_ALGORITHM = "HS256"
 GENERIC_LOGIN_ERROR = "Wrong email or password."
 LOCKED_MESSAGE = "Too many failed sign-ins. Try again later."
@@ -83,7 +83,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(user: User | None, password: str) -> bool:
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return user is not None
@@ -165,6 +165,14 @@ def _ghost_failure(lms: Platform, email: str) -> None:
     if fails >= settings.max_failed_logins:
         storage.clear(f"lmscore-ghost-fails/{email}")
         storage.incr(f"lmscore-ghost-lock/{email}", settings.lockout_minutes * 60)
+
+
+def _dummy_hash() -> str:
+    """Made on first use, not at import: hashing costs about a second of start-up."""
+    global _DUMMY_HASH
+    if not _DUMMY_HASH:
+        _DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+    return _DUMMY_HASH
 
 
 # -- registration and login --------------------------------------------------------------------

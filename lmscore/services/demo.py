@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Role
 from ..errors import PaymentRequired
+from ..models import Role
 from . import auth, learning
 
 if TYPE_CHECKING:

@@ -30,6 +30,7 @@ from ..models import (
     FeedbackTiming,
     GenerationStatus,
     Item,
+    Project,
     QuestionBank,
     Quiz,
     QuizAttempt,
@@ -37,7 +38,6 @@ from ..models import (
     QuizStatus,
     ReviewLog,
     Step,
-    Project,
     Track,
     User,
 )
@@ -304,7 +304,9 @@ def generate(lms: Platform, quiz_id: int) -> None:
 # -- attempts ----------------------------------------------------------------------------------
 
 
-def _draw_items(session: Session, user: User, draw: dict[str, Any], rng: random.Random) -> list[Item]:
+def _draw_items(
+    session: Session, user: User, draw: dict[str, Any], rng: random.Random
+) -> list[Item]:
     """``count`` random items from the draw's banks (and facets), unseen ones first."""
     query = select(Item).join(QuestionBank, QuestionBank.id == Item.bank_id).where(
         QuestionBank.code.in_(draw["banks"]), Item.archived_at.is_(None))

@@ -274,7 +274,8 @@ def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
         Item.bank_id == bank.id, Item.archived_at.is_(None),
         ~exists().where(CardState.user_id == user.id, CardState.item_id == Item.id),
     )) or 0
-    new_available = max(0, min(unseen, settings.new_per_day - new_items_today(session, user, bank, now)))
+    left_today = settings.new_per_day - new_items_today(session, user, bank, now)
+    new_available = max(0, min(unseen, left_today))
 
     logs = ReviewLog.user_id == user.id, ReviewLog.bank_id == bank.id
     recall = session.execute(select(
@@ -284,14 +285,8 @@ def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
     retention = round((recall[1] or 0) / recall[0], 4) if recall[0] else None
 
     zone = ZoneInfo(user.timezone or "UTC")
-    days = {ts.astimezone(zone).date() for ts in session.scalars(
-        select(ReviewLog.reviewed_at).where(*logs, ReviewLog.reviewed_at >= now - timedelta(days=400))
-    )}
     today = now.astimezone(zone).date()
-    streak, day = 0, today if today in days else today - timedelta(days=1)
-    while day in days:
-        streak += 1
-        day -= timedelta(days=1)
+    streak = streak_days(session, user, now)
 
     forecast_counts: dict[int, int] = defaultdict(int)
     for due in session.scalars(select(CardState.due_at).where(
@@ -309,6 +304,31 @@ def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
     }
 
 
+def streak_days(session: Session, user: User, now: datetime) -> int:
+    """Consecutive local days with at least one review (in any bank), ending today, or
+    yesterday when nothing is reviewed yet today. Reads newest first and stops at the first
+    gap, so it costs the length of the streak, not of the history."""
+    zone = ZoneInfo(user.timezone or "UTC")
+    today = now.astimezone(zone).date()
+    expected, streak = today, 0
+    rows = session.scalars(
+        select(ReviewLog.reviewed_at).where(ReviewLog.user_id == user.id,
+                                            ReviewLog.reviewed_at <= now)
+        .order_by(ReviewLog.reviewed_at.desc()).execution_options(yield_per=500)
+    )
+    for reviewed_at in rows:
+        day = reviewed_at.astimezone(zone).date()
+        if day == expected:
+            streak += 1
+            expected -= timedelta(days=1)
+        elif day == today - timedelta(days=1) and streak == 0:
+            streak, expected = 1, day - timedelta(days=1)  # nothing yet today
+        elif day < expected:
+            break
+    rows.close()
+    return streak
+
+
 def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBank,
                   now: datetime) -> list[dict[str, Any]]:
     """Per facet: the share of its items the learner masters (interval ≥ the mastery
@@ -316,7 +336,8 @@ def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBan
     settings = lms.settings.reviews
     scheduler = scheduler_for_bank(lms, session, bank, user.id)
     totals = dict(session.execute(
-        select(Item.facet_id, func.count()).where(Item.bank_id == bank.id, Item.archived_at.is_(None))
+        select(Item.facet_id, func.count())
+        .where(Item.bank_id == bank.id, Item.archived_at.is_(None))
         .group_by(Item.facet_id)
     ).all())
     reviews = dict(session.execute(

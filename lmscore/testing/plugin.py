@@ -136,7 +136,9 @@ def app_factory(
         app.test_client_class = WebClient
         lms = app.extensions["lmscore"]
         if not shared:
-            shared["connection"] = lms.db.engine.connect()
+            shared["connection"] = lms.db.engine.connect().execution_options(
+                sqlite_begin="DEFERRED"
+            )
             shared["transaction"] = shared["connection"].begin()
         lms.db.session_factory.configure(
             bind=shared["connection"], join_transaction_mode="create_savepoint"
@@ -148,16 +150,22 @@ def app_factory(
     yield factory
     from ..services.users import reset_rate_limits
 
-    for lms in reversed(built):
-        lms.jobs.close()
-        lms.db.remove()
-        reset_rate_limits(lms)
-    if shared:
-        if shared["transaction"].is_active:
-            shared["transaction"].rollback()
-        shared["connection"].close()
-    for lms in built:
-        lms.db.engine.dispose()
+    try:
+        for lms in reversed(built):
+            lms.jobs.close()
+            lms.db.remove()
+            reset_rate_limits(lms)
+    finally:
+        # Whatever failed above, the connection must not stay open mid-transaction: that
+        # would lock SQLite and hang PostgreSQL for every later test.
+        try:
+            if shared and shared["transaction"].is_active:
+                shared["transaction"].rollback()
+        finally:
+            if shared:
+                shared["connection"].close()
+            for lms in built:
+                lms.db.engine.dispose()
 
 
 def _empty_config(folder: Path) -> Path:

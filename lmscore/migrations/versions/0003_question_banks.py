@@ -5,10 +5,10 @@ Revises: 0002
 Create Date: 2026-11-21
 """
 
-from alembic import op
 import sqlalchemy as sa
-import lmscore.db
+from alembic import op
 
+import lmscore.db
 
 revision = '0003'
 down_revision = '0002'

@@ -2,6 +2,7 @@
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+
 from .... import current_platform
 from ....services.operations import job_failures_query, plugins_for
 from ...auth import auth_required, current_user

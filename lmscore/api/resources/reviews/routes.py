@@ -1,7 +1,7 @@
 """Spaced-repetition review sessions."""
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .... import current_platform
 from ....db import utcnow
