@@ -193,3 +193,52 @@ def test_streak_counts_consecutive_local_days(app, lms, make_user, learner):
         # 23:30 UTC on the 9th is already the 10th in Brussels, with no review yet that local
         # day: the streak runs through the 9th and the 8th.
         assert streak_days(session, user, datetime(2026, 3, 9, 23, 30, tzinfo=UTC)) == 2
+
+
+def test_struggling_facets_are_listed_for_learner_and_trainer(
+    app, lms, make_user, api_client, web
+):
+    from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+    trainer = make_user("trainer")
+    learner_user = make_user("student", trainer_id=trainer.id)
+    client = api_client(learner_user)
+    with app.app_context():
+        assert not any(r.error for r in content.sync(lms, lms.db.session))
+    client.post("/api/v1/tracks/TT/enrol")
+    items = client.get("/api/v1/reviews/next?bank=TT&limit=5").json["items"]
+    for item in items:  # five failed reviews in one facet: mastery 0 after ≥ 5 reviews
+        client.post("/api/v1/reviews", json={"item_id": item["id"], "rating": "again",
+                                             "client_attempt_id": attempt()})
+    stats = client.get("/api/v1/reviews/stats?bank=TT").json
+    assert [f["facet"] for f in stats["struggling"]] == ["sql/querying/select/filtering"]
+
+    web.sign_in(learner_user.email, DEFAULT_PASSWORD)
+    assert "Needs practice" in web.get("/dashboard").get_data(as_text=True)
+    web.post("/logout", data={"csrf_token": web.csrf_token("/dashboard")})
+    web.sign_in(trainer.email, DEFAULT_PASSWORD)
+    page = web.get("/trainer/learners").get_data(as_text=True)
+    assert "Struggling with" in page and "sql/querying/select/filtering" in page
+
+
+def test_scheduler_rebuild_replays_the_review_log(app, lms, learner):
+    from sqlalchemy import select
+
+    from lmscore.cli import cli
+    from lmscore.models import CardState
+
+    item = learner.get("/api/v1/reviews/next?bank=TT").json["items"][0]
+    for rating in ("good", "good", "good"):  # leitner: boxes 1, 2, 3 → 7 days
+        learner.post("/api/v1/reviews", json={"item_id": item["id"], "rating": rating,
+                                              "client_attempt_id": attempt()})
+    with app.app_context():
+        card = lms.db.session.scalar(select(CardState).where(CardState.item_id == item["id"]))
+        assert (card.scheduler, card.interval_days) == ("leitner", 7)
+        card.interval_days, card.data = 99, {"box": 5}  # out of step with its log
+        lms.db.session.commit()
+    result = app.test_cli_runner().invoke(cli, ["scheduler", "rebuild"])
+    assert result.exit_code == 0 and "Rebuilt 1 card states" in result.output
+    with app.app_context():
+        lms.db.session.expire_all()
+        card = lms.db.session.scalar(select(CardState).where(CardState.item_id == item["id"]))
+        assert (card.interval_days, card.data) == (7, {"box": 3})

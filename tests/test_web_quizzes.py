@@ -295,3 +295,24 @@ def test_statistics_and_manual_grading(web, lms, app, staff, trainer, make_user)
     assert graded.status_code == 302 and "Nothing waits for grading" in teacher.get(page).text
     result = web.get(f"/attempts/{attempt_id}/result").text
     assert "2 / 3" in result and "Good." in result
+
+
+def test_free_text_answers_wait_in_the_trainer_queue(app, lms, make_user, web):
+    from lmscore.db import utcnow
+    from lmscore.services import quizzes
+    from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+    trainer = make_user("trainer")
+    learner = make_user("student", trainer_id=trainer.id)
+    with app.app_context():
+        session = lms.db.session
+        quiz = quizzes.create_quiz(session, trainer, {"title": "Essay"}, [
+            quizzes.QuestionInput(type="theory", prompt="Explain joins.", answer="Rows...")], [])
+        quizzes.publish(session, trainer, quiz)
+        attempt, _ = quizzes.start_attempt(lms, session, learner, quiz.id, utcnow())
+        quizzes.save_answer(lms, session, learner, attempt.id, attempt.questions[0].id,
+                            quizzes.AnswerInput(text="They combine rows."), utcnow())
+        quizzes.submit(lms, session, learner, attempt.id, utcnow())
+    web.sign_in(trainer.email, DEFAULT_PASSWORD)
+    page = web.get("/trainer/queue").get_data(as_text=True)
+    assert "Quiz answers to grade" in page and "Essay" in page and learner.name in page

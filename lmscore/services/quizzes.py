@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select, union
+from sqlalchemy import case, insert, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -607,3 +607,16 @@ def statistics(session: Session, actor: User, quiz: Quiz) -> dict[str, Any]:
             else None,
         })
     return out
+
+
+def pending_grading_query(reviewer: User):
+    """Finished attempts whose free-text answers wait for a trainer, in the same order as the
+    submission queue: the reviewer's assigned learners first, then oldest first."""
+    require(reviewer, Action.REVIEW_SUBMISSIONS)
+    mine = case((User.trainer_id == reviewer.id, 0), else_=1)
+    return (
+        select(QuizAttempt)
+        .join(User, User.id == QuizAttempt.user_id)
+        .where(QuizAttempt.pending_review.is_(True), QuizAttempt.status.in_(FINISHED))
+        .order_by(mine, QuizAttempt.finished_at, QuizAttempt.id)
+    )

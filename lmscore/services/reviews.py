@@ -416,3 +416,19 @@ def rebuild(lms: Platform, session: Session, *, on_card=None) -> int:
             session.commit()
     session.commit()
     return rebuilt
+
+
+def struggling_facets(lms: Platform, session: Session, user: User,
+                      now: datetime) -> list[dict[str, Any]]:
+    """Facets the learner struggles with, in every bank they review (for the learner's
+    dashboard and their trainer): mastery under ``[reviews] struggling_below`` with at least
+    ``struggling_min_reviews`` reviews."""
+    bank_ids = session.scalars(
+        select(CardState.bank_id).where(CardState.user_id == user.id).distinct()
+    ).all()
+    out = []
+    for bank in session.scalars(select(QuestionBank).where(QuestionBank.id.in_(bank_ids))
+                                .order_by(QuestionBank.code)):
+        out += [{"bank": bank.code, **facet}
+                for facet in facet_mastery(lms, session, user, bank, now) if facet["struggling"]]
+    return out

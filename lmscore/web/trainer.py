@@ -8,9 +8,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from .. import current_platform
+from ..db import utcnow
 from ..errors import LmsError
-from ..models import SubmissionStatus, User
-from ..services import learning, submissions
+from ..models import Quiz, SubmissionStatus, User
+from ..services import learning, quizzes, reviews, submissions
 from ..services.permissions import Action, require
 from .accounts import _form_errors, _page
 from .learner import names_of
@@ -47,12 +48,17 @@ def queue():
     rows = list(session.scalars(
         submissions.visible_query(user, status=status or None).limit(QUEUE_LIMIT)
     ))
+    # Free-text quiz answers waiting for a trainer share this queue.
+    attempts = list(session.scalars(quizzes.pending_grading_query(user).limit(QUEUE_LIMIT)))
     learners = {u.id: u for u in session.scalars(
-        select(User).where(User.id.in_({s.user_id for s in rows}))
-    )} if rows else {}
+        select(User).where(User.id.in_({r.user_id for r in [*rows, *attempts]}))
+    )} if rows or attempts else {}
+    quiz_titles = dict(session.execute(
+        select(Quiz.id, Quiz.title).where(Quiz.id.in_({a.quiz_id for a in attempts}))
+    ).all()) if attempts else {}
     return render_template("trainer/queue.html", rows=rows, learners=learners, status=status,
                            statuses=[s.value for s in SubmissionStatus], me=user,
-                           limit=QUEUE_LIMIT)
+                           limit=QUEUE_LIMIT, attempts=attempts, quiz_titles=quiz_titles)
 
 
 def _submission_page(submission_id: int, errors=None, form=None, status: int = 200):
@@ -105,7 +111,10 @@ def learners():
     assigned = list(session.scalars(
         select(User).where(User.trainer_id == web_user().id).order_by(User.name, User.id)
     ))
+    lms, now = current_platform(), utcnow()
     return render_template(
         "trainer/learners.html",
-        learners=[(learner, learning.my_progress(session, learner)) for learner in assigned],
+        learners=[(learner, learning.my_progress(session, learner),
+                   reviews.struggling_facets(lms, session, learner, now))
+                  for learner in assigned],
     )
