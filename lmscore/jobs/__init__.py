@@ -88,9 +88,11 @@ class JobQueue:
             raise StartupError(f"plugin {plugin!r} registers job {spec.name!r}, which exists")
         lms = self.lms
 
-        def run(**kwargs: Any) -> Any:
+        def run(**kwargs: Any) -> None:
+            # Jobs act through the database; a return value (e.g. a count for the CLI) has
+            # nowhere to go, and dramatiq warns about every discarded one.
             try:
-                return spec.fn(lms, **kwargs)
+                spec.fn(lms, **kwargs)
             finally:
                 lms.db.remove()
 

@@ -29,7 +29,6 @@ from ..capabilities import (
     ContentSource,
     GeneratedQuestion,
     GenerationRequest,
-    GradableItem,
     Grader,
     GradeResult,
     Notification,
@@ -132,10 +131,6 @@ class GraderContract(_NamedProvider):
     """Supply ``provider`` and ``item_and_answers``: ``(item, right_answer, wrong_answer)``."""
 
     interface = Grader
-
-    @pytest.fixture
-    def item_and_answers(self) -> tuple[GradableItem, Answer, Answer]:
-        raise NotImplementedError("supply an (item, right answer, wrong answer) fixture")
 
     def test_declares_item_types(self, provider):
         assert isinstance(provider.item_types, tuple)

@@ -117,7 +117,8 @@ def browser_context(tmp_path):
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
             args=CHROMIUM_ARGS,
         )
-        context.set_default_timeout(10_000)
+        # Generous: CI runs two suites side by side on two cores.
+        context.set_default_timeout(30_000)
         yield context
         context.close()
 
