@@ -124,3 +124,12 @@ def test_lms_worker_needs_a_redis_broker(app):
     result = app.test_cli_runner().invoke(cli, ["worker"])
     assert result.exit_code == 1
     assert "[jobs] broker is 'inprocess'" in result.output
+
+
+def test_an_app_that_runs_no_jobs_starts_no_threads(app_factory):
+    import threading
+
+    before = threading.active_count()
+    app = app_factory()
+    app.extensions["lmscore"].jobs.close()
+    assert threading.active_count() <= before

@@ -75,12 +75,12 @@ class JobQueue:
             self.broker: dramatiq.Broker = RedisBroker(client=client)
         else:
             self.broker = StubBroker()
-            self.broker.emit_after("process_boot")
         # After-hooks run in reverse order: ours must come after Retries has marked the failure.
         self.broker.add_middleware(_RecordFailures(self), before=Retries)
         self.actors: dict[str, dramatiq.Actor] = {}
         self.periodic: list[PeriodicJob] = []
         self._worker: dramatiq.Worker | None = None
+        self._booted = False
         self._ticker: _Ticker | None = None
 
     def declare(self, spec: JobSpec, plugin: str) -> None:
@@ -147,6 +147,11 @@ class JobQueue:
 
     def start_worker(self, threads: int | None = None, *, periodic: bool = True) -> None:
         """Start worker threads in this process (in-process mode and ``lms worker``)."""
+        if not self._booted:
+            # Once per broker: starts middleware that workers need (TimeLimit's timer thread,
+            # which never stops: apps that never run jobs, like most test apps, don't start it).
+            self.broker.emit_after("process_boot")
+            self._booted = True
         self._worker = dramatiq.Worker(
             self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
         )
