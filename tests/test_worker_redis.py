@@ -76,10 +76,12 @@ def test_lms_worker_runs_jobs_from_redis(config_file: Path, lms_env, tmp_path: P
         lms.jobs.enqueue(SEND_JOB, to="ann@example.org", subject="Hello", text="From Redis")
 
         def delivered() -> bool:
-            lms.db.remove()
             status = lms.db.session.scalars(
                 select(OutboxEvent.status).where(OutboxEvent.id == row.id)
             ).one()
+            # End the read at once: an open SQLite transaction holds the write lock (BEGIN
+            # IMMEDIATE) and would keep the worker from writing between polls.
+            lms.db.remove()
             return status == "delivered"
 
         wait_for(delivered, what="the worker to deliver the event")
