@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 from tracks_fixture import write_bank, write_track
@@ -194,6 +195,17 @@ def test_streak_counts_consecutive_local_days(app, lms, make_user, learner):
         # day: the streak runs through the 9th and the 8th.
         assert streak_days(session, user, datetime(2026, 3, 9, 23, 30, tzinfo=UTC)) == 2
 
+        # A streak longer than one query's window of days, across the switch to summer time
+        # (29 March): one review at 23:30 local time each day for 100 days.
+        zone = ZoneInfo("Europe/Brussels")
+        start = datetime(2026, 1, 1, 23, 30, tzinfo=zone)
+        for n in range(100):
+            reviewed((start + timedelta(days=n)).astimezone(UTC))
+        last_local_day = (start + timedelta(days=99)).date()
+        noon_after = datetime.combine(last_local_day + timedelta(days=1),
+                                      datetime.min.time(), zone) + timedelta(hours=12)
+        assert streak_days(session, user, noon_after.astimezone(UTC)) == 100
+
 
 def test_struggling_facets_are_listed_for_learner_and_trainer(
     app, lms, make_user, api_client, web
@@ -242,3 +254,42 @@ def test_scheduler_rebuild_replays_the_review_log(app, lms, learner):
         lms.db.session.expire_all()
         card = lms.db.session.scalar(select(CardState).where(CardState.item_id == item["id"]))
         assert (card.interval_days, card.data) == (7, {"box": 3})
+
+
+def test_next_items_put_due_cards_first_then_new_within_the_day_allowance(app, lms, learner):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from lmscore.models import CardState, User
+    from lmscore.services import reviews
+
+    with app.app_context():
+        session = lms.db.session
+        user = session.scalar(select(User).order_by(User.id.desc()))
+        bank = reviews.get_bank(session, user, "TT")
+        monday = datetime(2026, 3, 2, 9, tzinfo=UTC)
+        first = reviews.next_items(lms, session, user, bank, 50, monday)
+        assert [i.difficulty for i in first] == sorted(i.difficulty for i in first)
+        for item, rating in zip(first[:3], ("good", "again", "hard"), strict=True):
+            reviews.answer(lms, session, user, reviews.ReviewInput(
+                item_id=item.id, client_attempt_id=attempt(), rating=rating), monday)
+        session.commit()
+
+        cards = dict(session.execute(
+            select(CardState.item_id, CardState.due_at).where(CardState.user_id == user.id)
+        ).all())
+        # Same day: only a card rated "again" may be due; then 5 - 3 new items, none seen.
+        due_now = [i.id for i in first[:3] if cards[i.id] <= monday]
+        later_today = reviews.next_items(lms, session, user, bank, 50, monday)
+        assert [i.id for i in later_today] == due_now + [i.id for i in first[3:5]]
+
+        # A week on: the three cards are due, most overdue first, then a fresh allowance.
+        week = monday + timedelta(days=7)
+        due_order = sorted(cards, key=cards.get)
+        upcoming = reviews.next_items(lms, session, user, bank, 50, week)
+        assert [i.id for i in upcoming[:3]] == due_order
+        assert len(upcoming) == 3 + 5
+        assert not {i.id for i in upcoming[3:]} & set(cards)
+        assert [i.id for i in reviews.next_items(lms, session, user, bank, 2, week)] \
+            == due_order[:2]

@@ -13,21 +13,32 @@ A repeated ``client_attempt_id`` returns the first response and changes nothing.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import Integer, bindparam, case, exists, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from ..capabilities import Answer, GradableItem, Rating
 from ..capabilities import CardState as State
+from ..db import UTCDateTime
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..events import ReviewAnswered
-from ..models import BankNode, CardState, Item, QuestionBank, ReviewLog, Track, User
+from ..models import (
+    BankNode,
+    CardState,
+    Enrolment,
+    Item,
+    QuestionBank,
+    ReviewLog,
+    Track,
+    User,
+)
 from . import events, learning
 
 if TYPE_CHECKING:
@@ -53,11 +64,26 @@ def local_day_start(user: User, now: datetime) -> datetime:
 
 
 def get_bank(session: Session, user: User, code: str) -> QuestionBank:
-    bank = session.scalar(select(QuestionBank).where(QuestionBank.code == code.upper()))
-    if bank is None:
+    """The bank, if the learner may review it. One statement: the bank, its track and the
+    learner's enrolment come together, since this runs on every review request."""
+    row = session.execute(
+        select(QuestionBank, Track.name, Enrolment.status)
+        .outerjoin(Track, Track.id == QuestionBank.track_id)
+        .outerjoin(Enrolment, (Enrolment.track_id == QuestionBank.track_id)
+                   & (Enrolment.user_id == user.id))
+        .where(QuestionBank.code == code.upper())
+    ).first()
+    if row is None:
         raise NotFound(f"No question bank {code!r}.")
-    _require_access(session, user, bank)
+    bank, track_name, enrolment_status = row
+    if bank.track_id is not None and not learning.is_staff(user) \
+            and enrolment_status not in learning.OPEN_ENROLMENT:
+        raise _no_access(track_name)
     return bank
+
+
+def _no_access(track_name: str | None) -> PermissionDenied:
+    return PermissionDenied(f"Enrol in {track_name or 'the track'} to review its questions.")
 
 
 def _require_access(session: Session, user: User, bank: QuestionBank) -> None:
@@ -65,8 +91,7 @@ def _require_access(session: Session, user: User, bank: QuestionBank) -> None:
         return
     track = session.get(Track, bank.track_id)
     if track is None or not learning.can_see_content(session, user, track):
-        raise PermissionDenied(f"Enrol in {track.name if track else 'the track'} to review "
-                               "its questions.")
+        raise _no_access(track.name if track else None)
 
 
 def _get_item(session: Session, user: User, item_id: int) -> tuple[Item, QuestionBank]:
@@ -89,37 +114,53 @@ def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank,
 # -- next items --------------------------------------------------------------------------------
 
 
+def _new_today_query(user: User, bank: QuestionBank, now: datetime):
+    return select(func.count()).select_from(ReviewLog).where(
+        ReviewLog.user_id == user.id, ReviewLog.bank_id == bank.id,
+        ReviewLog.state_before.is_(None), ReviewLog.reviewed_at >= local_day_start(user, now),
+    )
+
+
 def new_items_today(session: Session, user: User, bank: QuestionBank, now: datetime) -> int:
-    return session.scalar(
-        select(func.count()).select_from(ReviewLog).where(
-            ReviewLog.user_id == user.id, ReviewLog.bank_id == bank.id,
-            ReviewLog.state_before.is_(None), ReviewLog.reviewed_at >= local_day_start(user, now),
-        )
-    ) or 0
-
-
-# The response shows each item's facet path: load facets in the same query, not one by one.
-_WITH_FACET = joinedload(Item.facet, innerjoin=True)
+    return session.scalar(_new_today_query(user, bank, now)) or 0
 
 
 def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, limit: int,
                now: datetime) -> list[Item]:
-    due = list(session.scalars(
-        select(Item).join(CardState, CardState.item_id == Item.id).where(
-            CardState.user_id == user.id, CardState.bank_id == bank.id,
-            CardState.due_at <= now, Item.archived_at.is_(None),
-        ).order_by(CardState.due_at, CardState.id).limit(limit).options(_WITH_FACET)
-    ))
-    room = min(limit - len(due),
-               lms.settings.reviews.new_per_day - new_items_today(session, user, bank, now))
-    if room <= 0:
-        return due
-    seen = exists().where(CardState.user_id == user.id, CardState.item_id == Item.id)
-    fresh = session.scalars(
-        select(Item).where(Item.bank_id == bank.id, Item.archived_at.is_(None), ~seen)
-        .order_by(Item.facet_id, Item.difficulty, Item.id).limit(room).options(_WITH_FACET)
+    """Due cards (most overdue first), then new items in facet, difficulty, id order while the
+    day's new-item allowance lasts. One statement: this is the hottest read in the product, and
+    on it round trips, not the index scans, are what costs."""
+    due = (
+        select(*Item.__table__.c, literal(0).label("part"), CardState.due_at,
+               CardState.id.label("card_id"))
+        .join_from(CardState, Item, Item.id == CardState.item_id)
+        .where(CardState.user_id == user.id, CardState.bank_id == bank.id,
+               CardState.due_at <= now, Item.archived_at.is_(None))
+        .order_by(CardState.due_at, CardState.id).limit(limit)
+        .cte("due")
     )
-    return due + list(fresh)
+    left = limit - select(func.count()).select_from(due).scalar_subquery()
+    allowance = (lms.settings.reviews.new_per_day
+                 - _new_today_query(user, bank, now).scalar_subquery())
+    room = select(case((left < allowance, left), else_=allowance).label("n")).cte("room")
+    seen = exists().where(CardState.user_id == user.id, CardState.item_id == Item.id)
+    fresh = (
+        select(*Item.__table__.c, literal(1).label("part"),
+               literal(None, UTCDateTime()).label("due_at"),
+               literal(None, Integer).label("card_id"))
+        .where(Item.bank_id == bank.id, Item.archived_at.is_(None), ~seen)
+        .order_by(Item.facet_id, Item.difficulty, Item.id)
+        .limit(select(case((room.c.n > 0, room.c.n), else_=0)).scalar_subquery())
+        .subquery("fresh")
+    )
+    picked = union_all(select(due), select(fresh)).subquery("picked")
+    item = aliased(Item, picked)
+    return list(session.scalars(
+        select(item)
+        .order_by(picked.c.part, picked.c.due_at, picked.c.card_id, picked.c.facet_id,
+                  picked.c.difficulty, picked.c.id)
+        .options(joinedload(item.facet, innerjoin=True))
+    ).unique())
 
 
 # -- answering ---------------------------------------------------------------------------------
@@ -262,112 +303,206 @@ def preview(lms: Platform, session: Session, user: User, item_id: int,
 
 def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
           now: datetime) -> dict[str, Any]:
+    return stats_for_banks(lms, session, user, [bank], now)[bank.id]
+
+
+def stats_for_banks(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
+                    now: datetime) -> dict[int, dict[str, Any]]:
+    """Per bank id: due now and today, new items available, learned, 30-day retention, streak,
+    facet mastery and a 30-day due forecast. Each query covers every bank at once (grouped by
+    bank), so a dashboard with ten banks costs what one bank does."""
     settings = lms.settings.reviews
+    bank_ids = [bank.id for bank in banks]
     day_start = local_day_start(user, now)
     day_end = day_start + timedelta(days=1)
-    cards = CardState.user_id == user.id, CardState.bank_id == bank.id
-    due_now = session.scalar(select(func.count()).where(*cards, CardState.due_at <= now)) or 0
-    due_today = session.scalar(select(func.count()).where(*cards, CardState.due_at < day_end)) or 0
-    learned = session.scalar(select(func.count()).where(
-        *cards, CardState.interval_days >= settings.mastery_interval_days)) or 0
-    unseen = session.scalar(select(func.count()).select_from(Item).where(
-        Item.bank_id == bank.id, Item.archived_at.is_(None),
-        ~exists().where(CardState.user_id == user.id, CardState.item_id == Item.id),
-    )) or 0
-    left_today = settings.new_per_day - new_items_today(session, user, bank, now)
-    new_available = max(0, min(unseen, left_today))
-
-    logs = ReviewLog.user_id == user.id, ReviewLog.bank_id == bank.id
-    recall = session.execute(select(
-        func.count(), func.sum(case((ReviewLog.rating != "again", 1), else_=0))
-    ).where(*logs, ReviewLog.state_before.is_not(None),
-            ReviewLog.reviewed_at >= now - timedelta(days=30))).one()
-    retention = round((recall[1] or 0) / recall[0], 4) if recall[0] else None
-
     zone = ZoneInfo(user.timezone or "UTC")
     today = now.astimezone(zone).date()
+    cards = _cards_of(session, user, bank_ids)
+    unseen = dict(session.execute(
+        select(Item.bank_id, func.count()).where(
+            Item.bank_id.in_(bank_ids), Item.archived_at.is_(None),
+            ~exists().where(CardState.user_id == user.id, CardState.item_id == Item.id),
+        ).group_by(Item.bank_id)
+    ).all())
+    logs = ReviewLog.user_id == user.id, ReviewLog.bank_id.in_(bank_ids)
+    new_today = dict(session.execute(
+        select(ReviewLog.bank_id, func.count()).where(
+            *logs, ReviewLog.state_before.is_(None), ReviewLog.reviewed_at >= day_start,
+        ).group_by(ReviewLog.bank_id)
+    ).all())
+    recall = {bank_id: (total, kept) for bank_id, total, kept in session.execute(
+        select(ReviewLog.bank_id, func.count(),
+               func.sum(case((ReviewLog.rating != "again", 1), else_=0)))
+        .where(*logs, ReviewLog.state_before.is_not(None),
+               ReviewLog.reviewed_at >= now - timedelta(days=30))
+        .group_by(ReviewLog.bank_id)
+    )}
     streak = streak_days(session, user, now)
+    mastery = _facet_mastery(lms, session, user, banks, cards, now)
+    out = {}
+    for bank in banks:
+        mine = cards.get(bank.id, [])
+        forecast_counts: dict[int, int] = defaultdict(int)
+        for card in mine:
+            if card.due_at < day_start + timedelta(days=30):
+                forecast_counts[max(0, (card.due_at.astimezone(zone).date() - today).days)] += 1
+        total, kept = recall.get(bank.id, (0, 0))
+        left_today = settings.new_per_day - new_today.get(bank.id, 0)
+        facets = mastery[bank.id]
+        out[bank.id] = {
+            "bank": bank.code,
+            "due_now": sum(card.due_at <= now for card in mine),
+            "due_today": sum(card.due_at < day_end for card in mine),
+            "new_available": max(0, min(unseen.get(bank.id, 0), left_today)),
+            "learned": sum(card.interval_days >= settings.mastery_interval_days
+                           for card in mine),
+            "retention_30d": round((kept or 0) / total, 4) if total else None,
+            "streak_days": streak, "facets": facets,
+            "struggling": [f for f in facets if f["struggling"]],
+            "forecast": [{"date": (today + timedelta(days=n)).isoformat(),
+                          "due": forecast_counts[n]} for n in range(30)],
+        }
+    return out
 
-    forecast_counts: dict[int, int] = defaultdict(int)
-    for due in session.scalars(select(CardState.due_at).where(
-            *cards, CardState.due_at < day_start + timedelta(days=30))):
-        offset = max(0, (due.astimezone(zone).date() - today).days)
-        forecast_counts[offset] += 1
-    forecast = [{"date": (today + timedelta(days=n)).isoformat(), "due": forecast_counts[n]}
-                for n in range(30)]
-    facets = facet_mastery(lms, session, user, bank, now)
-    return {
-        "bank": bank.code, "due_now": due_now, "due_today": due_today,
-        "new_available": new_available, "learned": learned, "retention_30d": retention,
-        "streak_days": streak, "facets": facets,
-        "struggling": [f for f in facets if f["struggling"]], "forecast": forecast,
-    }
+
+def _cards_of(session: Session, user: User, bank_ids: list[int]) -> dict[int, list[Any]]:
+    """The learner's card states in these banks, as plain rows grouped by bank id."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(CardState.bank_id, CardState.scheduler, CardState.due_at,
+               CardState.interval_days, CardState.data, Item.facet_id)
+        .join(Item, Item.id == CardState.item_id)
+        .where(CardState.user_id == user.id, CardState.bank_id.in_(bank_ids))
+    ):
+        grouped[row.bank_id].append(row)
+    return grouped
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    reviews: int = 0
+    #: Reviews of cards seen before (what retention counts) and how many were not "again".
+    recalls: int = 0
+    recalled: int = 0
+
+
+def daily_activity(session: Session, user: User, days: list[date],
+                   until: datetime | None = None) -> dict[date, DayActivity]:
+    """Review counts per local day of the learner (their time zone, DST included), counted by
+    the database: one statement whatever the number of reviews, nothing read row by row.
+    Days without reviews are absent. ``until`` ignores reviews after that instant."""
+    if not days:
+        return {}
+    zone = ZoneInfo(user.timezone or "UTC")
+    params: dict[str, Any] = {"user_id": user.id}
+    for n, day in enumerate(days):
+        high = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+        if until is not None:
+            high = min(high, until + timedelta(microseconds=1))
+        params[f"low_{n}"] = datetime.combine(day, time(), zone).astimezone(UTC)
+        params[f"high_{n}"] = high
+    rows = session.execute(_daily_activity_statement(len(days)), params)
+    return {days[n]: DayActivity(count, recalls or 0, recalled or 0)
+            for n, count, recalls, recalled in rows}
+
+
+@functools.cache
+def _daily_activity_statement(day_count: int):
+    """Per day n in [low_n, high_n): reviews, recalls, recalled. Built once per number of days
+    with named parameters, so neither building nor compiling it is paid per request."""
+    window = union_all(*(
+        select(literal(n, Integer).label("n"),
+               bindparam(f"low_{n}", type_=UTCDateTime()).label("low"),
+               bindparam(f"high_{n}", type_=UTCDateTime()).label("high"))
+        for n in range(day_count)
+    )).cte("days")
+    seen_before = ReviewLog.state_before.is_not(None)
+    return (
+        select(window.c.n, func.count(), func.sum(case((seen_before, 1), else_=0)),
+               func.sum(case((seen_before & (ReviewLog.rating != "again"), 1), else_=0)))
+        .join(ReviewLog, (ReviewLog.user_id == bindparam("user_id"))
+              & (ReviewLog.reviewed_at >= window.c.low) & (ReviewLog.reviewed_at < window.c.high))
+        .group_by(window.c.n)
+    )
+
+
+#: Days a streak query looks at; a longer streak asks again for the days before.
+_STREAK_WINDOW = 60
 
 
 def streak_days(session: Session, user: User, now: datetime) -> int:
     """Consecutive local days with at least one review (in any bank), ending today, or
-    yesterday when nothing is reviewed yet today. Reads newest first and stops at the first
-    gap, so it costs the length of the streak, not of the history."""
-    zone = ZoneInfo(user.timezone or "UTC")
-    today = now.astimezone(zone).date()
-    expected, streak = today, 0
-    rows = session.scalars(
-        select(ReviewLog.reviewed_at).where(ReviewLog.user_id == user.id,
-                                            ReviewLog.reviewed_at <= now)
-        .order_by(ReviewLog.reviewed_at.desc()).execution_options(yield_per=500)
-    )
-    for reviewed_at in rows:
-        day = reviewed_at.astimezone(zone).date()
-        if day == expected:
-            streak += 1
-            expected -= timedelta(days=1)
-        elif day == today - timedelta(days=1) and streak == 0:
-            streak, expected = 1, day - timedelta(days=1)  # nothing yet today
-        elif day < expected:
-            break
-    rows.close()
-    return streak
+    yesterday when nothing is reviewed yet today. Asks for a window of days at a time, so it
+    costs one statement for any streak under two months."""
+    today = now.astimezone(ZoneInfo(user.timezone or "UTC")).date()
+    streak, day, first = 0, today, True
+    while True:
+        days = [day - timedelta(days=n) for n in range(_STREAK_WINDOW)]
+        active = daily_activity(session, user, days, until=now)
+        for candidate in days:
+            if candidate in active:
+                streak += 1
+            elif not (first and candidate == today):  # nothing yet today: count from yesterday
+                return streak
+            first = False
+        day = days[-1] - timedelta(days=1)
 
 
 def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBank,
                   now: datetime) -> list[dict[str, Any]]:
     """Per facet: the share of its items the learner masters (interval ≥ the mastery
     interval, or the scheduler's recall estimate where it has one), and review counts."""
+    return _facet_mastery(lms, session, user, [bank], _cards_of(session, user, [bank.id]),
+                          now)[bank.id]
+
+
+def _facet_mastery(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
+                   cards: dict[int, list[Any]], now: datetime) -> dict[int, list[dict[str, Any]]]:
     settings = lms.settings.reviews
-    scheduler = scheduler_for_bank(lms, session, bank, user.id)
-    totals = dict(session.execute(
-        select(Item.facet_id, func.count())
-        .where(Item.bank_id == bank.id, Item.archived_at.is_(None))
-        .group_by(Item.facet_id)
-    ).all())
+    bank_ids = [bank.id for bank in banks]
+    totals: dict[int, dict[int, int]] = defaultdict(dict)
+    for bank_id, facet_id, count in session.execute(
+        select(Item.bank_id, Item.facet_id, func.count())
+        .where(Item.bank_id.in_(bank_ids), Item.archived_at.is_(None))
+        .group_by(Item.bank_id, Item.facet_id)
+    ):
+        totals[bank_id][facet_id] = count
     reviews = dict(session.execute(
         select(Item.facet_id, func.count()).join(ReviewLog, ReviewLog.item_id == Item.id)
-        .where(ReviewLog.user_id == user.id, Item.bank_id == bank.id).group_by(Item.facet_id)
+        .where(ReviewLog.user_id == user.id, Item.bank_id.in_(bank_ids))
+        .group_by(Item.facet_id)
     ).all())
-    mastered: dict[int, float] = defaultdict(float)
-    for card, facet_id in session.execute(
-        select(CardState, Item.facet_id).join(Item, Item.id == CardState.item_id)
-        .where(CardState.user_id == user.id, CardState.bank_id == bank.id)
-    ):
-        estimate = None
-        if card.scheduler == scheduler.name:
-            estimate = scheduler.retrievability(
-                State(due_at=card.due_at, interval_days=card.interval_days, data=card.data), now)
-        mastered[facet_id] += estimate if estimate is not None else float(
-            card.interval_days >= settings.mastery_interval_days)
+    facet_ids = [facet_id for per_bank in totals.values() for facet_id in per_bank]
     names = dict(session.execute(
-        select(BankNode.id, BankNode.path).where(BankNode.id.in_(list(totals)))
+        select(BankNode.id, BankNode.path).where(BankNode.id.in_(facet_ids))
+    ).all()) if facet_ids else {}
+    track_codes = dict(session.execute(
+        select(Track.id, Track.code).where(Track.id.in_({b.track_id for b in banks}))
     ).all())
-    out = []
-    for facet_id, total in sorted(totals.items(), key=lambda kv: names.get(kv[0], "")):
-        mastery = round(mastered[facet_id] / total, 4) if total else 0.0
-        count = reviews.get(facet_id, 0)
-        out.append({
-            "facet": names.get(facet_id, ""), "items": total, "reviews": count,
-            "mastery": mastery,
-            "struggling": mastery < settings.struggling_below
-            and count >= settings.struggling_min_reviews,
-        })
+    out = {}
+    for bank in banks:
+        scheduler = lms.scheduler_for(track_codes.get(bank.track_id), bank.code) \
+            .for_learner(session, user.id)
+        mastered: dict[int, float] = defaultdict(float)
+        for card in cards.get(bank.id, []):
+            estimate = None
+            if card.scheduler == scheduler.name:
+                estimate = scheduler.retrievability(State(
+                    due_at=card.due_at, interval_days=card.interval_days, data=card.data), now)
+            mastered[card.facet_id] += estimate if estimate is not None else float(
+                card.interval_days >= settings.mastery_interval_days)
+        facets = []
+        for facet_id, total in sorted(totals[bank.id].items(),
+                                      key=lambda kv: names.get(kv[0], "")):
+            mastery = round(mastered[facet_id] / total, 4) if total else 0.0
+            count = reviews.get(facet_id, 0)
+            facets.append({
+                "facet": names.get(facet_id, ""), "items": total, "reviews": count,
+                "mastery": mastery,
+                "struggling": mastery < settings.struggling_below
+                and count >= settings.struggling_min_reviews,
+            })
+        out[bank.id] = facets
     return out
 
 
@@ -426,9 +561,8 @@ def struggling_facets(lms: Platform, session: Session, user: User,
     bank_ids = session.scalars(
         select(CardState.bank_id).where(CardState.user_id == user.id).distinct()
     ).all()
-    out = []
-    for bank in session.scalars(select(QuestionBank).where(QuestionBank.id.in_(bank_ids))
-                                .order_by(QuestionBank.code)):
-        out += [{"bank": bank.code, **facet}
-                for facet in facet_mastery(lms, session, user, bank, now) if facet["struggling"]]
-    return out
+    banks = list(session.scalars(select(QuestionBank).where(QuestionBank.id.in_(bank_ids))
+                                 .order_by(QuestionBank.code)))
+    mastery = _facet_mastery(lms, session, user, banks, _cards_of(session, user, bank_ids), now)
+    return [{"bank": bank.code, **facet}
+            for bank in banks for facet in mastery[bank.id] if facet["struggling"]]

@@ -20,7 +20,6 @@ from ..models import (
     Item,
     QuestionBank,
     Review,
-    ReviewLog,
     Submission,
     User,
 )
@@ -227,7 +226,8 @@ def dashboard():
     banks = list(session.scalars(
         select(QuestionBank).where(QuestionBank.track_id.in_(open_ids)).order_by(QuestionBank.code)
     )) if open_ids else []
-    bank_stats = [(bank, reviews.stats(lms, session, user, bank, now)) for bank in banks]
+    stats = reviews.stats_for_banks(lms, session, user, banks, now)
+    bank_stats = [(bank, stats[bank.id]) for bank in banks]
     feedback = session.execute(
         select(Review, Submission, Deliverable)
         .join(Submission, Submission.id == Review.submission_id)
@@ -262,26 +262,18 @@ def _charts(session, user: User, bank_stats, now) -> dict[str, list[tuple[str, f
     zone = ZoneInfo(user.timezone or "UTC")
     today = now.astimezone(zone).date()
     days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
-    rows = session.execute(
-        select(ReviewLog.reviewed_at, ReviewLog.rating, ReviewLog.state_before.is_not(None))
-        .where(ReviewLog.user_id == user.id,
-               ReviewLog.reviewed_at >= now - timedelta(days=CHART_DAYS))
-    ).all()
-    per_day, recalls, recalled = Counter(), Counter(), Counter()
-    for at, rating, seen_before in rows:
-        day = at.astimezone(zone).date()
-        per_day[day] += 1
-        if seen_before:  # retention counts reviews of cards seen before, as the service does
-            recalls[day] += 1
-            recalled[day] += rating != "again"
+    activity = reviews.daily_activity(session, user, days)
+    quiet = reviews.DayActivity()
+    per_day = {d: activity.get(d, quiet) for d in days}
     forecast = Counter()
     for _bank, stats in bank_stats:
         for n, entry in enumerate(stats["forecast"]):
             forecast[n] += entry["due"]
     return {
-        "reviews": [(d.isoformat(), per_day[d]) for d in days],
-        "retention": [(d.isoformat(), round(100 * recalled[d] / recalls[d]) if recalls[d] else None)
-                      for d in days],
+        "reviews": [(d.isoformat(), per_day[d].reviews) for d in days],
+        # Retention counts reviews of cards seen before, as the service does.
+        "retention": [(d.isoformat(), round(100 * a.recalled / a.recalls) if a.recalls else None)
+                      for d, a in per_day.items()],
         "forecast": [((today + timedelta(days=n)).isoformat(), forecast[n])
                      for n in range(CHART_DAYS)],
     }
