@@ -5,6 +5,12 @@ an open-loop load generator, percentiles and the machine description.
 The PostgreSQL server comes from LMSCORE_BENCH_DATABASE_URL, else the one
 ``scripts/services.sh`` exports (LMSCORE_SERVICES_PG_URL): a superuser URL, since each
 scenario creates and drops its own database.
+
+Scenarios are the other ``bench/*.py`` scripts; ``bench/run.py`` (``make bench``) finds and
+runs them all and prints one summary table. What a scenario offers the runner:
+  * ``--json FILE``: its figures, with ``"table": [table_row(...), ...]`` for the summary;
+  * ``SMOKE_ARGS = [...]``: command-line arguments for a tiny run (``bench/run.py --smoke``);
+  * ``serve_stack`` for HTTP scenarios: gunicorn (``web_workers``) plus ``lms worker``.
 """
 
 from __future__ import annotations
@@ -72,12 +78,34 @@ def throwaway_database(url: str, name: str, *, keep: bool = False) -> Iterator[s
         engine.dispose()
 
 
-@contextmanager
-def lms_config(database_url: str, *, broker: str = "inprocess") -> Iterator[Path]:
-    """A working directory with an ``lms.toml`` for ``database_url``, every installed plugin
-    enabled (a production-like app) and the login rate limits out of the load's way."""
+def startable_plugins() -> list[str]:
+    """Every installed plugin that starts without settings of its own: one that needs them
+    (a payment provider's keys, say) is left out, and named, rather than failing the run."""
+    from lmscore.app import create_app
+    from lmscore.errors import LmsError
     from lmscore.plugins import installed_entry_points
 
+    startable = []
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as empty:  # no developer's lms.toml
+        for plugin in sorted(installed_entry_points()):
+            try:
+                create_app({"secret_key": SECRET_KEY, "database": {"url": "sqlite://"},
+                            "plugins": {"enabled": [plugin]}},
+                           config_path=empty.name).extensions["lmscore"].close()
+            except LmsError as exc:
+                print(f"plugins      {plugin} left out: {exc.message}")
+            else:
+                startable.append(plugin)
+    return startable
+
+
+@contextmanager
+def lms_config(database_url: str, *, broker: str = "inprocess",
+               extra_toml: str = "") -> Iterator[Path]:
+    """A working directory with an ``lms.toml`` for ``database_url``, every installed plugin
+    that starts without settings enabled (a production-like app) and the login rate limits
+    out of the load's way; ``extra_toml`` is appended (e.g. a plugin's table)."""
+    plugins = startable_plugins()
     with tempfile.TemporaryDirectory(prefix="lms-bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "lms.toml").write_text(
@@ -88,7 +116,8 @@ def lms_config(database_url: str, *, broker: str = "inprocess") -> Iterator[Path
             f'[email]\nbackend = "file"\nfile_dir = "{workdir / "mail"}"\n'
             '[auth]\nip_rate_limit = "1000000 per minute"\n'
             'account_rate_limit = "1000000 per minute"\naccess_token_minutes = 240\n'
-            f"[plugins]\nenabled = {json.dumps(sorted(installed_entry_points()))}\n",
+            f"[plugins]\nenabled = {json.dumps(plugins)}\n"
+            + extra_toml,
             encoding="utf-8",
         )
         yield workdir
@@ -179,6 +208,44 @@ def gunicorn(workdir: Path, *, workers: int, threads: int = 1) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def lms_worker(workdir: Path) -> Iterator[subprocess.Popen | None]:
+    """``lms worker`` for ``workdir``'s config when its broker is Redis (the production
+    layout: jobs leave the web processes); nothing with the in-process broker."""
+    if '[jobs]\nbroker = "redis' not in (workdir / "lms.toml").read_text(encoding="utf-8"):
+        yield None
+        return
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMS_")}
+    env["LMS_CONFIG"] = str(workdir / "lms.toml")
+    lms = str(Path(sys.executable).with_name("lms"))
+    with open(workdir / "worker.log", "w", encoding="utf-8") as log:
+        process = subprocess.Popen([lms, "worker"], cwd=workdir, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def web_workers(default: int) -> int:
+    """gunicorn workers: LMSCORE_BENCH_WORKERS (set by ``bench/run.py --workers``), else
+    the scenario's own default."""
+    return int(os.environ.get("LMSCORE_BENCH_WORKERS") or default)
+
+
+@contextmanager
+def serve_stack(workdir: Path, *, workers: int, threads: int = 1) -> Iterator[int]:
+    """The production-like stack for ``workdir``'s config: gunicorn with ``workers`` workers
+    on 127.0.0.1 and, with a Redis broker, an ``lms worker``. Yields gunicorn's port."""
+    with lms_worker(workdir), gunicorn(workdir, workers=workers, threads=threads) as port:
+        yield port
 
 
 def access_log_mark(workdir: Path) -> int:
@@ -311,6 +378,18 @@ def machine(database_url: str | None = None) -> dict:
           f"Python {info['python']}"
           + (f", PostgreSQL {info['postgresql']}" if "postgresql" in info else ""))
     return info
+
+
+def table_row(scenario: str, measure: str, figures: dict, baseline: str | None = None,
+              baseline_figures: dict | None = None, unit: str = "req/s") -> dict:
+    """One line of ``bench/run.py``'s summary table: ``figures`` and ``baseline_figures``
+    are ``LoadResult.figures()``-shaped dicts (rate_per_s, p50_ms, p95_ms, p99_ms, errors;
+    any may be None), the baseline being what the same run measured for comparison."""
+    keys = ("rate_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
+    return {"scenario": scenario, "measure": measure, "unit": unit,
+            **{key: figures.get(key) for key in keys},
+            "baseline": None if baseline is None else {
+                "measure": baseline, **{key: (baseline_figures or {}).get(key) for key in keys}}}
 
 
 def write_json(path: str | None, result: dict) -> None:

@@ -41,6 +41,8 @@ from lmscore.services.banks import (  # noqa: E402
 ITEMS = 100_000
 TYPES = ("mcq_single", "mcq_multi", "short_answer", "numeric")
 FILE_NAME = "bench__generated__items__mixed.json"
+#: A tiny run for `bench/run.py --smoke`.
+SMOKE_ARGS = ["--items", "2000", "--naive-items", "500"]
 
 
 def generate(path: Path, count: int, revision: int = 0) -> None:
@@ -191,6 +193,12 @@ def main(count: int, naive_count: int) -> dict:
                 "PostgreSQL", pg_url, specs, changed, specs[:naive_count])
         else:
             print("PostgreSQL: skipped (set LMSCORE_BENCH_DATABASE_URL=postgresql://…)")
+    results["table"] = [
+        {"scenario": "bank_import", "measure": f"import {count:,} new items, {backend}",
+         "unit": "items/s", "rate_per_s": round(results[backend]["bulk_new"], 1),
+         "baseline": {"measure": "naive import (one ORM object per item)",
+                      "rate_per_s": round(results[backend]["naive_new"], 1)}}
+        for backend in ("sqlite", "postgresql") if backend in results]
     return results
 
 

@@ -19,6 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import _harness as h
 from sqlalchemy import insert, select
 
 from lmscore.app import create_app
@@ -40,6 +41,8 @@ from lmscore.models import (
 
 PROJECTS, STEPS, ITEMS = 4, 5, 60
 RATINGS = ("again", "hard", "good", "good", "good", "easy")
+#: A tiny run for `bench/run.py --smoke`.
+SMOKE_ARGS = ["--tracks", "2", "--logs", "200", "--requests", "20"]
 
 
 def seed(session, tracks: int, logs: int) -> User:
@@ -123,7 +126,9 @@ def main() -> None:
     parser.add_argument("--logs", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="lms-bench-dashboard-") as tmp:
         folder = Path(tmp)
         config = folder / "lms.toml"
@@ -152,9 +157,14 @@ def main() -> None:
             values = timings(client, path, args.requests)
             p95 = statistics.quantiles(values, n=20)[-1]
             print(f"{label:<12} {statistics.median(values):8.1f} {p95:8.1f}")
+            figures[label] = {"rate_per_s": round(1000 * len(values) / sum(values), 1),
+                              **h.percentiles([v / 1000 for v in values])}
         lms.jobs.close()
         lms.db.remove()
         lms.db.engine.dispose()
+    h.write_json(args.json, {**figures, "table": [h.table_row(
+        "dashboard", "GET /dashboard (in process)", figures["dashboard"], "GET / (home page)",
+        figures["home"])]})
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ from lmscore.db import utcnow
 from lmscore.models import AttemptQuestion, QuizAttempt, User
 
 QUESTIONS = 20
+#: A tiny run for `bench/run.py --smoke`.
+SMOKE_ARGS = ["--learners", "60", "--start-seconds", "2", "--save-rate", "20",
+              "--save-seconds", "3", "--concurrency", "20"]
 PREFIX = "bench-quiz"
 
 
@@ -121,7 +124,7 @@ def main(args) -> dict:
 
         start_rate = len(tokens) / args.start_seconds
         save_count = int(args.save_rate * args.save_seconds)
-        with h.gunicorn(workdir, workers=args.workers, threads=args.threads) as port:
+        with h.serve_stack(workdir, workers=args.workers, threads=args.threads) as port:
             print(f"\nstart burst: {len(tokens):,} requests at {start_rate:.0f}/s "
                   f"(load {h.load_average()})")
             live = h.burst(port, [h.Request("GET", "/health/live")] * len(tokens),
@@ -151,6 +154,10 @@ def main(args) -> dict:
         "start": {**start.figures(), "server": start_server, "baseline": live.figures()},
         "autosave": {**save.figures(), "server": save_server, "baseline": live_save.figures()},
         "load_average_end": h.load_average(), "finished_at": utcnow().isoformat(),
+        "table": [h.table_row("quiz_load", "POST /quizzes/{id}/attempts (start burst)",
+                              start.figures(), "GET /health/live", live.figures()),
+                  h.table_row("quiz_load", "PUT /attempts/{id}/answers/{qid} (autosave)",
+                              save.figures(), "GET /health/live", live_save.figures())],
     })
     return results
 
@@ -162,7 +169,7 @@ if __name__ == "__main__":
                         help="the starts are spread evenly over this many seconds")
     parser.add_argument("--save-rate", type=float, default=50.0)
     parser.add_argument("--save-seconds", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=h.web_workers(4), help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--concurrency", type=int, default=300,
                         help="client threads (the most requests in flight)")

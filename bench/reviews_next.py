@@ -23,6 +23,7 @@ Prints figures only (never asserts).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ SAMPLES = 2000  # in-process calls per data size
 HTTP_REQUESTS = 1000
 HTTP_CLIENTS = 2  # closed loop, one request in flight per core: service time, not queueing
 LIMIT = 10  # the API's default
+#: A tiny run for `bench/run.py --smoke`.
+SMOKE_ARGS = ["--learners", "200", "--cards", "10", "--items", "100", "--grow", "2"]
 
 
 def seed_bank(session, items: int) -> QuestionBank:
@@ -203,7 +206,7 @@ def over_http(workdir: Path, bank_code: str, ids: list[int], workers: int) -> di
     def closed_loop(batch: list[h.Request]) -> h.LoadResult:
         return h.burst(port, batch, rate=None, concurrency=HTTP_CLIENTS)
 
-    with h.gunicorn(workdir, workers=workers) as port:
+    with h.serve_stack(workdir, workers=workers) as port:
         closed_loop(requests[:100])  # warm-up
         live = closed_loop([h.Request("GET", "/health/live")] * len(ids))
         mark = h.access_log_mark(workdir)
@@ -248,7 +251,8 @@ def main(args) -> dict:
     results: dict = {"machine": h.machine(url), "goal": "p99 <= 5 ms server time, flat at 10x",
                      "limit": LIMIT}
     with h.throwaway_database(url, "lmscore_bench_reviews", keep=args.keep) as db_url, \
-            h.lms_config(db_url) as workdir:
+            h.lms_config(db_url, broker=os.environ.get("LMSCORE_TEST_REDIS_URL") or "inprocess") \
+            as workdir:
         app = h.create_bench_app(workdir)
         lms = app.extensions["lmscore"]
         for step, learners in enumerate((args.learners, args.learners * args.grow)):
@@ -265,6 +269,9 @@ def main(args) -> dict:
             results[label] = measure(app, workdir, BANK, label, rng, args.workers)
         lms.db.engine.dispose()
     base, grown = results["base data"], results[f"grown {args.grow}×"]
+    results["table"] = [h.table_row("reviews_next", f"GET /reviews/next, {data['card_states']:,} "
+                                    "card states", data["client"], "GET /health/live",
+                                    data["health_live_client"]) for data in (base, grown)]
     print(f"\nsummary: server-time p99 {base['server']['p99_ms']} ms → "
           f"{grown['server']['p99_ms']} ms; in-process p99 {base['in_process']['p99_ms']} ms → "
           f"{grown['in_process']['p99_ms']} ms (goal ≤ 5 ms, flat)")
@@ -277,7 +284,7 @@ if __name__ == "__main__":
     parser.add_argument("--cards", type=int, default=100, help="card states per learner")
     parser.add_argument("--items", type=int, default=2000, help="items in the bank")
     parser.add_argument("--grow", type=int, default=10, help="growth factor of the 2nd step")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=h.web_workers(2), help="gunicorn workers")
     parser.add_argument("--keep", action="store_true",
                         help="keep the seeded database (a re-run skips seeding)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")

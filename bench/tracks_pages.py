@@ -1,11 +1,12 @@
-"""Requests per second and p95 latency of ``GET /api/v1/tracks/{code}`` and
-``GET /api/v1/projects/{id}`` (as an enrolled learner) with 10k learners' progress rows in the
-configured database, against a real waitress server on 127.0.0.1.
+"""Requests per second and latency of ``GET /api/v1/tracks/{code}`` and
+``GET /api/v1/projects/{id}`` (as an enrolled learner) with 10k learners' progress rows, on the
+production-like stack (PostgreSQL, gunicorn, ``lms worker``), next to ``GET /health/live`` in
+the same run.
 
-Prints figures only (never asserts). Seeding is bulk inserts of bench learners
-(``bench-learner-N@bench.invalid``), their enrolments and step completions; a re-run reuses
-them. The track must exist already (``lms content sync``). The load is a bounded loop: a fixed
-number of requests per page over a few keep-alive client threads.
+Prints figures only (never asserts). A throwaway PostgreSQL database gets the bundled tracks
+(``tracks/``, through the content_folder plugin); seeding is bulk inserts of bench learners
+(``bench-learner-N@bench.invalid``), their enrolments and step completions. The load is a
+bounded loop: a fixed number of requests per page over a few keep-alive client threads.
 
     .venv/bin/python bench/tracks_pages.py [--track DP] [--learners 10000] [--requests 2000]
 """
@@ -14,21 +15,23 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import logging
+import os
 import random
-import socket
-import statistics
 import threading
 import time
+from pathlib import Path
 
+import _harness as h
 from sqlalchemy import func, insert, select
 
-from lmscore.app import create_app
-from lmscore.migrations import upgrade
 from lmscore.models import Enrolment, Project, Step, StepCompletion, Track, User
+from lmscore.services import content
 from lmscore.services.auth import make_access_token
 
 THREADS = 4
+#: A tiny run for `bench/run.py --smoke`.
+SMOKE_ARGS = ["--learners", "200", "--requests", "100"]
+TRACKS = Path(__file__).resolve().parent.parent / "tracks"
 BATCH = 2000
 EMAIL = "bench-learner-{}@bench.invalid"
 
@@ -61,29 +64,9 @@ def seed(session, track: Track, learners: int) -> User:
     return session.scalar(select(User).where(User.email == EMAIL.format(0)))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(app, port: int) -> None:
-    from waitress import create_server
-
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = create_server(app, host="127.0.0.1", port=port, threads=THREADS)
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-
-
-def load(port: int, path: str, token: str, requests: int) -> tuple[float, float]:
-    """(requests per second, p95 in ms) for ``requests`` GETs spread over THREADS clients."""
+def load(port: int, path: str, token: str, requests: int) -> dict:
+    """Requests per second and percentiles of ``requests`` GETs spread over THREADS
+    clients."""
     latencies: list[float] = []
     errors: list[int] = []
     lock = threading.Lock()
@@ -114,7 +97,8 @@ def load(port: int, path: str, token: str, requests: int) -> tuple[float, float]
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"GET {path} answered {errors[0]}")
-    return len(latencies) / elapsed, statistics.quantiles(latencies, n=20)[-1] * 1000
+    return {"rate_per_s": round(len(latencies) / elapsed, 1), "errors": len(errors),
+            **h.percentiles(latencies)}
 
 
 def main() -> None:
@@ -122,34 +106,52 @@ def main() -> None:
     parser.add_argument("--track", help="track code (default: the first in the catalogue)")
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=2000, help="per page")
+    parser.add_argument("--workers", type=int, default=h.web_workers(2), help="gunicorn workers")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
 
-    app = create_app()
-    lms = app.extensions["lmscore"]
-    with app.app_context():
-        upgrade(lms)
-        session = lms.db.session
-        query = select(Track).where(Track.archived_at.is_(None)).order_by(Track.code)
-        track = session.scalar(query.where(Track.code == args.track.upper())
-                               if args.track else query)
-        if track is None:
-            raise SystemExit("No such track: run `lms content sync` first.")
-        started = time.perf_counter()
-        learner = seed(session, track, args.learners)
-        rows = session.scalar(select(func.count()).select_from(StepCompletion))
-        project_id = session.scalar(select(Project.id).where(
-            Project.track_id == track.id, Project.archived_at.is_(None)
-        ).order_by(Project.number))
-        token = make_access_token(lms, learner)
-        print(f"database     {lms.db.dialect}; {args.learners} bench learners, "
-              f"{rows} step completions (seeding took {time.perf_counter() - started:.1f} s)")
+    url = h.postgres_url()
+    results: dict = {"machine": h.machine(url), "learners": args.learners,
+                     "workers": args.workers, "table": []}
+    broker = os.environ.get("LMSCORE_TEST_REDIS_URL") or "inprocess"
+    with h.throwaway_database(url, "lmscore_bench_tracks") as db_url, \
+            h.lms_config(db_url, broker=broker, extra_toml=(
+                f'[plugins.content_folder]\nfolders = ["{TRACKS}"]\n')) as workdir:
+        app = h.create_bench_app(workdir)
+        lms = app.extensions["lmscore"]
+        with app.app_context():
+            session = lms.db.session
+            content.sync(lms, session, None)
+            query = select(Track).where(Track.archived_at.is_(None)).order_by(Track.code)
+            track = session.scalar(query.where(Track.code == args.track.upper())
+                                   if args.track else query)
+            if track is None:
+                raise SystemExit(f"No track {args.track or ''} in {TRACKS}.")
+            started = time.perf_counter()
+            learner = seed(session, track, args.learners)
+            rows = session.scalar(select(func.count()).select_from(StepCompletion))
+            project_id = session.scalar(select(Project.id).where(
+                Project.track_id == track.id, Project.archived_at.is_(None)
+            ).order_by(Project.number))
+            token = make_access_token(lms, learner)
+            print(f"database     {lms.db.dialect}; {args.learners} bench learners, "
+                  f"{rows} step completions (seeding took {time.perf_counter() - started:.1f} s)")
+        lms.db.engine.dispose()
 
-    port = free_port()
-    serve(app, port)
-    for path in (f"/api/v1/tracks/{track.code}", f"/api/v1/projects/{project_id}"):
-        load(port, path, token, min(100, args.requests))  # warm-up
-        rate, p95 = load(port, path, token, args.requests)
-        print(f"GET {path:<28} {rate:8.1f} req/s   p95 {p95:7.2f} ms")
+        with h.serve_stack(workdir, workers=args.workers) as port:
+            load(port, "/health/live", token, min(100, args.requests))  # warm-up
+            baseline = load(port, "/health/live", token, args.requests)
+            print(f"GET {'/health/live (baseline)':<28} {baseline['rate_per_s']:8.1f} req/s   "
+                  f"p95 {baseline['p95_ms']:7.2f} ms")
+            for path in (f"/api/v1/tracks/{track.code}", f"/api/v1/projects/{project_id}"):
+                load(port, path, token, min(100, args.requests))  # warm-up
+                figures = load(port, path, token, args.requests)
+                print(f"GET {path:<28} {figures['rate_per_s']:8.1f} req/s   "
+                      f"p95 {figures['p95_ms']:7.2f} ms")
+                results[path] = figures
+                results["table"].append(h.table_row("tracks_pages", f"GET {path}", figures,
+                                                    "GET /health/live", baseline))
+    h.write_json(args.json, results)
 
 
 if __name__ == "__main__":

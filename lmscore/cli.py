@@ -194,6 +194,52 @@ def db_current() -> None:
         click.echo(head)
 
 
+@db_group.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def db_backup(destination: Path) -> None:
+    """Write a consistent backup of the database to DESTINATION (a new file) while the site
+    runs: a SQLite file, or a pg_dump custom-format archive for PostgreSQL."""
+    from .services import backups
+
+    _with_progress(backups.backup, destination, "Backing up")
+    click.echo(f"Backup written to {destination} ({destination.stat().st_size:,} bytes).")
+
+
+@db_group.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def db_restore(source: Path, yes: bool) -> None:
+    """Replace the database's contents with the backup SOURCE. Stop the web and worker
+    processes first: what they write meanwhile is lost."""
+    from .services import backups
+
+    if not yes:
+        click.confirm(f"Replace every row of the configured {platform().db.dialect} database "
+                      f"with {source}?", abort=True)
+    _with_progress(backups.restore, source, "Restoring")
+    click.echo(f"Database restored from {source}.")
+
+
+def _with_progress(operation, path: Path, label: str) -> None:
+    """Run ``operation(lms, path, on_progress)`` behind a progress bar (pages or tables)."""
+    from tqdm import tqdm
+
+    lms = platform()
+    unit = "page" if lms.db.dialect == "sqlite" else "table"
+    with tqdm(desc=label, unit=unit, disable=None) as bar:
+        def on_progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            operation(lms, path, on_progress)
+        except LmsError as exc:
+            bar.close()
+            fail(exc.message)
+
+
 # -- configuration and plugins -------------------------------------------------------------------
 
 

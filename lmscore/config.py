@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from .capabilities.sandbox import SandboxLimits
+from .capabilities.workspaces import WorkspacesSchema, WorkspacesSettings
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "instance/lms.toml"
@@ -67,6 +69,7 @@ class JobsSettings:
     min_backoff_ms: int
     max_backoff_ms: int
     time_limit_s: int
+    requeue_after_s: int
 
     @property
     def uses_redis(self) -> bool:
@@ -86,6 +89,7 @@ class JobsSchema(_Strict):
     min_backoff_ms = fields.Integer(load_default=1000, validate=validate.Range(min=1))
     max_backoff_ms = fields.Integer(load_default=300_000, validate=validate.Range(min=1))
     time_limit_s = fields.Integer(load_default=600, validate=validate.Range(min=1))
+    requeue_after_s = fields.Integer(load_default=60, validate=validate.Range(min=1, max=3600))
 
     @post_load
     def make(self, data, **_):
@@ -147,6 +151,8 @@ class EmailSettings:
     smtp_password: str
     smtp_starttls: bool
     smtp_timeout_s: int
+    smtp_ssl: bool
+    smtp_ca_file: str
 
 
 class EmailSchema(_Strict):
@@ -161,10 +167,26 @@ class EmailSchema(_Strict):
     smtp_password = secret(fields.String(load_default=""))
     smtp_starttls = fields.Boolean(load_default=True)
     smtp_timeout_s = fields.Integer(load_default=10, validate=validate.Range(min=1))
+    smtp_ssl = fields.Boolean(load_default=False)
+    smtp_ca_file = fields.String(load_default="")
 
     @post_load
     def make(self, data, **_):
         return EmailSettings(**data)
+
+
+@dataclass(frozen=True)
+class NotificationsSettings:
+    digest_hour: int
+
+
+class NotificationsSchema(_Strict):
+    # The hour of the day (in each user's time zone) from which their daily digest goes out.
+    digest_hour = fields.Integer(load_default=7, validate=validate.Range(min=0, max=23))
+
+    @post_load
+    def make(self, data, **_):
+        return NotificationsSettings(**data)
 
 
 @dataclass(frozen=True)
@@ -224,6 +246,89 @@ class QuizzesSchema(_Strict):
     @post_load
     def make(self, data, **_):
         return QuizzesSettings(**data)
+
+
+@dataclass(frozen=True)
+class RecommendationsSettings:
+    weights: dict[str, float]
+    limit: int
+
+    def weight(self, provider: str) -> float:
+        return self.weights.get(provider, 1.0)
+
+
+class RecommendationsSchema(_Strict):
+    # A provider not named weighs 1; 0 turns it off.
+    weights = fields.Dict(keys=fields.String(), values=fields.Float(
+        validate=validate.Range(min=0, max=100)), load_default=dict)
+    limit = fields.Integer(load_default=8, validate=validate.Range(min=1, max=50))
+
+    @post_load
+    def make(self, data, **_):
+        return RecommendationsSettings(**data)
+
+
+@dataclass(frozen=True)
+class LocalSandboxSettings:
+    bwrap: str
+    uid: int
+    slots: int
+    python_path: str
+
+
+class LocalSandboxSchema(_Strict):
+    bwrap = fields.String(load_default="bwrap")
+    # As root, runs drop to uid (and gid) ``uid`` … ``uid + slots - 1``, one per concurrent run,
+    # so that one run's processes never count against another's process limit.
+    uid = fields.Integer(load_default=62000, validate=validate.Range(min=1, max=2**31 - 2))
+    slots = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))
+    python_path = fields.String(load_default="auto")
+
+    @post_load
+    def make(self, data, **_):
+        return LocalSandboxSettings(**data)
+
+
+class LimitsSchema(_Strict):
+    """Limits of one sandbox run; keys left out keep the defaults the table names."""
+
+    cpu_s = fields.Float(validate=validate.Range(min=0.1, max=3600))
+    wall_s = fields.Float(validate=validate.Range(min=0.1, max=3600))
+    memory_mb = fields.Integer(validate=validate.Range(min=16, max=65536))
+    processes = fields.Integer(validate=validate.Range(min=4, max=4096))
+    output_bytes = fields.Integer(validate=validate.Range(min=1000, max=100_000_000))
+    disk_mb = fields.Integer(validate=validate.Range(min=1, max=65536))
+
+
+#: The hard maximum an item may ask for unless ``[code_grading.max_limits]`` says otherwise.
+MAX_SANDBOX_LIMITS = SandboxLimits(cpu_s=60.0, wall_s=120.0, memory_mb=2048, processes=512,
+                                   output_bytes=20_000_000, disk_mb=1024)
+
+
+@dataclass(frozen=True)
+class CodeGradingSettings:
+    sandbox: str
+    limits: SandboxLimits
+    max_limits: SandboxLimits
+    local: LocalSandboxSettings
+
+
+class CodeGradingSchema(_Strict):
+    sandbox = fields.String(load_default="local")
+    limits = fields.Nested(LimitsSchema, load_default=dict)
+    max_limits = fields.Nested(LimitsSchema, load_default=dict)
+    local = fields.Nested(LocalSandboxSchema, load_default=lambda: LocalSandboxSchema().load({}))
+
+    @post_load
+    def make(self, data, **_):
+        limits = SandboxLimits(**data["limits"])
+        max_limits = dataclasses.replace(MAX_SANDBOX_LIMITS, **data["max_limits"])
+        over = [k for k, v in dataclasses.asdict(limits).items() if v > getattr(max_limits, k)]
+        if over:
+            raise ValidationError(f"{over[0]} is above code_grading.max_limits.{over[0]}",
+                                  "limits")
+        return CodeGradingSettings(sandbox=data["sandbox"], limits=limits,
+                                   max_limits=max_limits, local=data["local"])
 
 
 @dataclass(frozen=True)
@@ -292,10 +397,14 @@ class Settings:
     auth: AuthSettings
     users: UsersSettings
     email: EmailSettings
+    notifications: NotificationsSettings
     web: WebSettings
     uploads: UploadsSettings
     reviews: ReviewsSettings
     quizzes: QuizzesSettings
+    workspaces: WorkspacesSettings
+    code_grading: CodeGradingSettings
+    recommendations: RecommendationsSettings
     providers: ProviderChoice
     tracks: dict[str, ProviderChoice]
     banks: dict[str, ProviderChoice]
@@ -349,10 +458,22 @@ class SettingsSchema(_Strict):
     auth = fields.Nested(AuthSchema, load_default=lambda: AuthSchema().load({}))
     users = fields.Nested(UsersSchema, load_default=lambda: UsersSchema().load({}))
     email = fields.Nested(EmailSchema, load_default=lambda: EmailSchema().load({}))
+    notifications = fields.Nested(
+        NotificationsSchema, load_default=lambda: NotificationsSchema().load({})
+    )
     web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
     uploads = fields.Nested(UploadsSchema, load_default=lambda: UploadsSchema().load({}))
     reviews = fields.Nested(ReviewsSchema, load_default=lambda: ReviewsSchema().load({}))
     quizzes = fields.Nested(QuizzesSchema, load_default=lambda: QuizzesSchema().load({}))
+    workspaces = fields.Nested(
+        WorkspacesSchema, load_default=lambda: WorkspacesSchema().load({})
+    )
+    code_grading = fields.Nested(
+        CodeGradingSchema, load_default=lambda: CodeGradingSchema().load({})
+    )
+    recommendations = fields.Nested(
+        RecommendationsSchema, load_default=lambda: RecommendationsSchema().load({})
+    )
     providers = fields.Nested(
         DefaultProviderChoiceSchema, load_default=lambda: DefaultProviderChoiceSchema().load({})
     )

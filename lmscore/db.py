@@ -20,6 +20,10 @@ NAMING = {
 }
 
 
+#: The largest id an id column holds: they are INTEGER, 32 bits on PostgreSQL. Ids from
+#: clients are checked against it, so a bigger one is "not found", not a driver overflow.
+MAX_ID = 2**31 - 1
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -58,7 +58,8 @@ class SubmissionReviewed(Event):
     name: ClassVar[str] = "submission_reviewed"
     submission_id: int
     user_id: int
-    reviewer_id: int
+    #: None when the decision came from an integration (e.g. a merged pull request).
+    reviewer_id: int | None
     decision: str
     score: float | None = None
 
@@ -114,10 +115,20 @@ class WorkspaceChanged(Event):
     message: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class QuizGenerated(Event):
+    name: ClassVar[str] = "quiz_generated"
+    quiz_id: int
+    owner_id: int | None
+    generator: str
+    status: str  # ready | failed
+    error: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
         UserRegistered, EnrolmentChanged, SubmissionCreated, SubmissionReviewed, QuizSubmitted,
-        ReviewAnswered, PaymentSucceeded, PaymentRefunded, WorkspaceChanged,
+        ReviewAnswered, PaymentSucceeded, PaymentRefunded, WorkspaceChanged, QuizGenerated,
     )
 }

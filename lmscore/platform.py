@@ -15,7 +15,9 @@ from .capabilities import (
     NotificationChannel,
     PaymentProvider,
     QuizGenerator,
+    Recommender,
     Registry,
+    Sandbox,
     Scheduler,
     WorkspaceBackend,
 )
@@ -41,6 +43,8 @@ CAPABILITIES: dict[str, tuple[str, str, type]] = {
     "lms_register_notification_channels": (
         "notification_channels", "notification channel", NotificationChannel,
     ),
+    "lms_register_recommenders": ("recommenders", "recommender", Recommender),
+    "lms_register_sandboxes": ("sandboxes", "sandbox", Sandbox),
 }
 #: single-choice capability (config key) → registry attribute
 SINGLE_CHOICE = {
@@ -64,6 +68,8 @@ class Platform:
     workspace_backends: Registry[WorkspaceBackend]
     payment_providers: Registry[PaymentProvider]
     notification_channels: Registry[NotificationChannel]
+    recommenders: Registry[Recommender]
+    sandboxes: Registry[Sandbox]
 
     def __init__(self, settings: Settings, extra_plugins: Mapping[str, object] | None = None):
         self.settings = settings
@@ -103,6 +109,19 @@ class Platform:
 
     def _check_choices(self) -> None:
         s = self.settings
+        for name in s.recommendations.weights:
+            if name not in self.recommenders:
+                raise StartupError(
+                    f"recommendations.weights in {s.source} names {name!r}, but no enabled "
+                    f"plugin provides a recommender by that name (available: "
+                    f"{', '.join(self.recommenders.names()) or 'none'})"
+                )
+        if s.code_grading.sandbox not in self.sandboxes:
+            raise StartupError(
+                f"code_grading.sandbox in {s.source} is {s.code_grading.sandbox!r}, but no "
+                f"enabled plugin provides a sandbox by that name (available: "
+                f"{', '.join(self.sandboxes.names()) or 'none'})"
+            )
         for capability, attr in SINGLE_CHOICE.items():
             registry: Registry[Any] = getattr(self, attr)
             wanted = [("providers", getattr(s.providers, capability))]
@@ -136,6 +155,10 @@ class Platform:
         return self.workspace_backends.get(
             self.settings.provider_for("workspace_backend", track_code)
         )
+
+    def sandbox(self) -> Sandbox:
+        """The sandbox that runs learners' code (``[code_grading] sandbox``)."""
+        return self.sandboxes.get(self.settings.code_grading.sandbox)
 
     def grader_for(self, item_type: str, grader_name: str | None = None) -> Grader:
         """The item's own grader when it names one, else the grader declared for its type."""

@@ -28,8 +28,11 @@ DEFAULT_PLUGINS = (
     "lmscore.defaults.grading",
     "lmscore.defaults.payments",
     "lmscore.defaults.workspaces",
+    "lmscore.defaults.workspace_jobs",
+    "lmscore.defaults.sandbox_local",
     "lmscore.defaults.notifications",
     "lmscore.defaults.core_jobs",
+    "lmscore.defaults.recommendations",
 )
 
 

@@ -1,38 +1,25 @@
 #!/usr/bin/env bash
-# Performance figures (printed, never asserted). Called by `make bench`.
-# Results are also written as JSON under bench/results/ for comparing runs.
+# Performance figures (printed, never asserted). Called by `make bench`; arguments go to
+# bench/run.py (e.g. --smoke for tiny sizes, --only quiz_load, --workers 4).
 #
-# The PostgreSQL scenarios use LMSCORE_BENCH_DATABASE_URL (a superuser URL: each scenario
-# creates its own database); without it this script re-runs itself inside
-# scripts/services.sh, which starts a throwaway PostgreSQL and Redis on 127.0.0.1.
+# A production-like stack on 127.0.0.1: scripts/services.sh starts a throwaway PostgreSQL
+# and Redis (unless LMSCORE_BENCH_DATABASE_URL, a superuser URL, names a server: each
+# scenario creates its own database); the HTTP scenarios add gunicorn and `lms worker`.
+# bench/run.py finds every scenario in bench/, runs it, prints one table with each
+# scenario's same-run baseline and writes the figures as JSON under bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A Docker Engine for the workspace and docker-sandbox scenarios (scripts/docker.sh).
+if [[ -z ${LMSCORE_TEST_DOCKER_HOST:-} ]]; then
+    exec bash scripts/docker.sh run bash "$0" "$@"
+fi
 if [[ -z ${LMSCORE_BENCH_DATABASE_URL:-} ]]; then
     if [[ -z ${LMSCORE_SERVICES_PG_URL:-} ]]; then
         exec bash scripts/services.sh run bash "$0" "$@"
     fi
     export LMSCORE_BENCH_DATABASE_URL=$LMSCORE_SERVICES_PG_URL
 fi
-mkdir -p bench/results
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+exec .venv/bin/python bench/run.py "$@"
 echo
-
-echo "== one hook call through the plugin manager"
-.venv/bin/python bench/hook_call.py --json "bench/results/hook_call-$stamp.json"
-echo
-echo "== GET /api/v1/users/me: every installed plugin enabled vs none"
-.venv/bin/python bench/users_me.py --json "bench/results/users_me-$stamp.json"
-echo
-echo "== question-bank import: bulk vs naive (first 10,000 items), SQLite and PostgreSQL"
-.venv/bin/python bench/bank_import.py --naive-items 10000 \
-    --json "bench/results/bank_import-$stamp.json"
-echo
-echo "== track and project pages (the configured database; needs \`lms content sync\` first)"
-.venv/bin/python bench/tracks_pages.py || echo "(skipped)"
-echo
-echo "== GET /api/v1/reviews/next: 1M card states, then 10M (PostgreSQL, gunicorn)"
-.venv/bin/python bench/reviews_next.py --json "bench/results/reviews_next-$stamp.json"
-echo
-echo "== quiz start burst (3,000 in 10 s) and autosave (50/s for 60 s) (PostgreSQL, gunicorn)"
-.venv/bin/python bench/quiz_load.py --json "bench/results/quiz_load-$stamp.json"
+echo "== adaptive plugin: BKT and IRT refit, 100,000 then 1,000,000 attempts"
+.venv/bin/python bench/adaptive_refit.py --json "bench/results/adaptive_refit-$stamp.json"

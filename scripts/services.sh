@@ -29,6 +29,8 @@ install_missing() {
     local packages=()
     pg_bin >/dev/null || packages+=(postgresql)
     command -v redis-server >/dev/null || packages+=(redis-server)
+    # The `local` code-grading sandbox (tests/test_sandbox_local.py, tests/test_code_grading.py).
+    command -v bwrap >/dev/null || packages+=(bubblewrap)
     ((${#packages[@]})) || return 0
     bash "$ROOT/scripts/apt-install.sh" "${packages[@]}" >&2
 }
@@ -80,32 +82,15 @@ stop_all() {
     rm -rf "$dir"
 }
 
-# A run killed with SIGKILL leaves its services behind: stop those whose owner is gone.
-stop_orphans() {
-    local dir owner
-    for dir in "$STATE"/run.*; do
-        [[ -d $dir && -f $dir/owner ]] || continue
-        owner="$(cat "$dir/owner")"
-        kill -0 "$owner" 2>/dev/null || stop_all "$dir"
-    done
-}
-
-start_all() {
-    local dir
-    install_missing
-    mkdir -p "$STATE"
-    stop_orphans
-    dir="$(mktemp -d "$STATE/run.XXXXXX")"
-    chmod 755 "$dir"
-    echo "$1" >"$dir/owner"
-    echo "$dir"
-}
+STOP=stop_all
+# shellcheck source=scripts/run-dirs.sh
+source "$ROOT/scripts/run-dirs.sh"
 
 case "${1:-}" in
     run)
         shift
         (($#)) || { echo "usage: $0 run CMD..." >&2; exit 2; }
-        dir="$(start_all $$)"
+        dir="$(new_run_dir $$)"
         trap 'stop_all "$dir"' EXIT
         trap 'exit 130' INT TERM
         start_postgres "$dir"
@@ -119,7 +104,7 @@ case "${1:-}" in
     up)
         [[ ! -e $STATE/current ]] || { echo "already up: $0 down first" >&2; exit 1; }
         # Owned by the init process: never an orphan for stop_orphans.
-        dir="$(start_all 1)"
+        dir="$(new_run_dir 1)"
         ln -s "$dir" "$STATE/current"
         start_postgres "$dir"
         start_redis "$dir"

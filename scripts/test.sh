@@ -2,6 +2,7 @@
 # The whole suite on SQLite and on PostgreSQL, with Redis for the worker tests. Called by
 # `make test` (and so by .ci/run); extra arguments go to pytest. PostgreSQL and Redis come from
 # scripts/services.sh unless LMSCORE_SERVICES_PG_URL and LMSCORE_TEST_REDIS_URL are set.
+# A Docker Engine comes from scripts/docker.sh unless LMSCORE_TEST_DOCKER_HOST is set.
 #   LMSCORE_TEST_BACKENDS="sqlite postgresql"  which passes to run
 #   LMSCORE_TEST_PARALLEL=1                    passes run side by side (one per core), their
 #                                              output kept in test-artifacts/ and shown after;
@@ -10,6 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A real Docker Engine for the workspace and sandbox tests (scripts/docker.sh), unless one is
+# given in LMSCORE_TEST_DOCKER_HOST.
+if [[ -z ${LMSCORE_TEST_DOCKER_HOST:-} ]]; then
+    exec bash scripts/docker.sh run bash scripts/test.sh "$@"
+fi
 if [[ -z ${LMSCORE_SERVICES_PG_URL:-} || -z ${LMSCORE_TEST_REDIS_URL:-} ]]; then
     exec bash scripts/services.sh run bash scripts/test.sh "$@"
 fi
@@ -20,6 +26,7 @@ parallel=${LMSCORE_TEST_PARALLEL:-1}
 redis_base=${LMSCORE_TEST_REDIS_URL%/*}
 mkdir -p test-artifacts
 bash scripts/browser.sh  # Debian chromium for tests/browser
+bash scripts/npm-fixtures.sh  # npm packages read as test data (GitHub webhook examples)
 
 # One pass; each gets its own Redis database so their workers never take each other's jobs.
 pass() {

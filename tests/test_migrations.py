@@ -43,6 +43,12 @@ def downgrade():
 '''
 
 
+#: Settings without defaults that enabled plugins need to start.
+PLUGIN_SETTINGS = {
+    "payments_stripe": {"secret_key": "sk_test_migrations", "webhook_secret": "whsec_migrations"},
+}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database(request, scratch_database) -> str:
     return scratch_database(request.param)
@@ -73,7 +79,8 @@ def test_upgrade_from_empty_to_heads_and_down_to_base(empty_database, app_factor
 def test_migrated_schema_matches_the_models(empty_database, app_factory):
     # Every installed plugin's tables are on Base.metadata, so every plugin branch must run.
     app = app_factory({"database": {"url": empty_database},
-                       "plugins": {"enabled": sorted(installed_entry_points())}})
+                       "plugins": {"enabled": sorted(installed_entry_points()),
+                                   **PLUGIN_SETTINGS}})
     lms = app.extensions["lmscore"]
     upgrade(lms)
     with lms.db.engine.connect() as connection:

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from lmscore.capabilities.content import ItemSpec
 from lmscore.db import utcnow
-from lmscore.models import Deliverable, Item, Project, Role, Step, Track
-from lmscore.services import auth, banks, learning, quizzes, submissions
+from lmscore.models import Deliverable, Item, Project, Role, Step, Track, Workspace
+from lmscore.services import auth, banks, learning, notifications, quizzes, submissions
 from lmscore.services.permissions import Action, can
 from lmscore.testing.plugin import DEFAULT_PASSWORD
 
@@ -134,6 +134,16 @@ class Context:
         submissions.process(self.lms, row.id)
         return row.id
 
+    def workspace(self) -> int:
+        """A running workspace of the caller's (another learner's when anonymous)."""
+        track = self.track()
+        owner = self.me or self.make_user("student")
+        row = Workspace(user_id=owner.id, track_id=track.id, backend="local", status="running",
+                        access_secret=f"matrix-{owner.id}")
+        self.lms.db.session.add(row)
+        self.lms.db.session.commit()
+        return row.id
+
     def quiz(self, *, published: bool = True) -> int:
         """A quiz owned by another trainer."""
         owner = self.make_user("trainer")
@@ -155,6 +165,57 @@ class Context:
                                 quizzes.AnswerInput(text="An answer."), utcnow())
             quizzes.submit(self.lms, self.lms.db.session, taker, attempt.id, utcnow())
         return attempt.id, question_id
+
+
+#: Bundled plugins whose /api/v1 endpoints are in the matrix, with the settings they need:
+#: this module's apps enable them all.
+MATRIX_PLUGINS: dict[str, dict[str, Any]] = {
+    "github": {"client_id": "matrix", "client_secret": "matrix-secret",
+               "token_key": "bWF0cml4LW1hdHJpeC1tYXRyaXgtbWF0cml4LTMyYiE=",
+               "webhook_secret": "matrix-webhook-secret"},
+    "payments_stripe": {"secret_key": "sk_test_matrix", "webhook_secret": "whsec_matrix"},
+}
+
+
+@pytest.fixture
+def lms_config(lms_config):
+    return {**lms_config, "plugins": {"enabled": sorted(MATRIX_PLUGINS), **MATRIX_PLUGINS}}
+
+
+def payment_of(c: Context, *, own: bool) -> int:
+    """A succeeded payment (through the core's ``free`` provider, which refunds at once) for
+    the matrix track: the caller's own when ``own`` and signed in, else another learner's."""
+    from lmscore.models import Payment
+
+    track = c.track()
+    payer = c.me if own and c.me is not None else c.make_user("student")
+    payment = Payment(user_id=payer.id, track_id=track.id, provider="free", amount_minor=100,
+                      currency="EUR", status="succeeded", succeeded_at=utcnow(), details={},
+                      provider_reference="free-matrix")
+    c.lms.db.session.add(payment)
+    c.lms.db.session.commit()
+    return payment.id
+
+
+def override(c: Context) -> dict[str, Any]:
+    return {"user_id": c.make_user("student").id, "track": c.track().code, "reason": "matrix"}
+
+
+def github_project(c: Context, *, started: bool = False) -> str:
+    """The matrix project with a template repository, the caller's GitHub account linked (and
+    with ``started``, its repository asked for): the project's repository URL."""
+    from lms_github.models import GithubAccount, GithubRepository
+
+    project = c.project()
+    session = c.lms.db.session
+    project.github_template_repo = "matrix/template"
+    if c.me is not None and can(c.me, Action.SUBMIT_WORK):
+        session.add(GithubAccount(user_id=c.me.id, status="active", login="matrix", github_id=1))
+        if started:
+            session.add(GithubRepository(user_id=c.me.id, project_id=project.id, owner="matrix",
+                                         name="r", full_name_key="matrix/r", status="pending"))
+    session.commit()
+    return f"/api/v1/github/projects/{project.id}/repository"
 
 
 ENDPOINTS: dict[tuple[str, str], Case] = {
@@ -193,6 +254,17 @@ ENDPOINTS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/admin/plugins"): Case(lambda c: ("/api/v1/admin/plugins", None), admins()),
     ("GET", "/api/v1/admin/jobs/failures"): Case(
         lambda c: ("/api/v1/admin/jobs/failures", None), admins()),
+    # -- notifications
+    ("GET", "/api/v1/users/me/notifications"): Case(
+        lambda c: ("/api/v1/users/me/notifications", None), signed_in()),
+    ("PUT", "/api/v1/users/me/notifications"): Case(
+        lambda c: ("/api/v1/users/me/notifications", {"preferences": [
+            {"channel": "email", "kind": "quiz_submitted", "mode": "digest"}]}), signed_in()),
+    ("POST", "/api/v1/notifications/unsubscribe"): Case(
+        lambda c: ("/api/v1/notifications/unsubscribe?token=" + notifications.unsubscribe_token(
+            c.lms, c.make_user(), "email", "quiz_submitted"), None), public()),
+    ("GET", "/api/v1/admin/notifications/deliveries"): Case(
+        lambda c: ("/api/v1/admin/notifications/deliveries", None), admins()),
     # -- tracks and progress
     ("GET", "/api/v1/tracks"): Case(lambda c: ("/api/v1/tracks", None), public()),
     ("GET", "/api/v1/tracks/<code>"): Case(
@@ -290,6 +362,50 @@ ENDPOINTS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/attempts/<int:attempt_id>/questions/<int:question_id>/grade"): Case(
         lambda c: ("/api/v1/attempts/{}/questions/{}/grade".format(
             *c.attempt(own=False, finished=True)), {"score": 1}), staff()),
+    # -- recommendations
+    ("GET", "/api/v1/recommendations/me"): Case(
+        lambda c: ("/api/v1/recommendations/me", None), signed_in()),
+    # -- payments (the matrix track is free: checkout enrols at once)
+    ("POST", "/api/v1/payments/checkout"): Case(
+        lambda c: ("/api/v1/payments/checkout", {"track": c.track().code}), signed_in()),
+    ("GET", "/api/v1/payments"): Case(lambda c: ("/api/v1/payments", None), signed_in()),
+    ("GET", "/api/v1/payments/export.csv"): Case(
+        lambda c: ("/api/v1/payments/export.csv", None), admins()),
+    ("GET", "/api/v1/payments/<int:payment_id>"): Case(
+        lambda c: (f"/api/v1/payments/{payment_of(c, own=True)}", None), signed_in()),
+    ("POST", "/api/v1/payments/<int:payment_id>/refund"): Case(
+        lambda c: (f"/api/v1/payments/{payment_of(c, own=True)}/refund", {}), admins()),
+    ("POST", "/api/v1/admin/enrolments/grant"): Case(
+        lambda c: ("/api/v1/admin/enrolments/grant", override(c)), admins()),
+    ("POST", "/api/v1/admin/enrolments/revoke"): Case(
+        lambda c: ("/api/v1/admin/enrolments/revoke", override(c)), admins()),
+    ("GET", "/api/v1/admin/audit"): Case(lambda c: ("/api/v1/admin/audit", None), admins()),
+    # Public (Stripe calls it): no token needed, and nothing unsigned gets through.
+    ("POST", "/api/v1/payments/webhooks/stripe"): Case(
+        lambda c: ("/api/v1/payments/webhooks/stripe", {"id": "evt_1", "type": "x"}),
+        dict.fromkeys(ROLES, 400)),
+    # -- workspaces (the core app has no engine: launches are refused with a clear 409)
+    ("POST", "/api/v1/workspaces"): Case(
+        lambda c: ("/api/v1/workspaces", {"track": c.track().code}),
+        {**signed_in(), "student": 409, "trainer": 409, "admin": 409, "superadmin": 409}),
+    ("GET", "/api/v1/workspaces/me"): Case(
+        lambda c: ("/api/v1/workspaces/me", None), signed_in()),
+    ("GET", "/api/v1/workspaces"): Case(lambda c: ("/api/v1/workspaces", None), admins()),
+    ("POST", "/api/v1/workspaces/<int:workspace_id>/stop"): Case(
+        lambda c: (f"/api/v1/workspaces/{c.workspace()}/stop", {}), signed_in()),
+    ("DELETE", "/api/v1/workspaces/<int:workspace_id>"): Case(
+        lambda c: (f"/api/v1/workspaces/{c.workspace()}", None), signed_in()),
+    # -- github plugin (the webhook takes no token: unsigned deliveries are refused for all)
+    ("GET", "/api/v1/github/account"): Case(lambda c: ("/api/v1/github/account", None),
+                                            signed_in()),
+    ("DELETE", "/api/v1/github/account"): Case(lambda c: ("/api/v1/github/account", None),
+                                               signed_in()),
+    ("GET", "/api/v1/github/projects/<int:project_id>/repository"): Case(
+        lambda c: (github_project(c, started=True), None), learners()),
+    ("POST", "/api/v1/github/projects/<int:project_id>/repository"): Case(
+        lambda c: (github_project(c), {}), learners()),
+    ("POST", "/api/v1/github/webhook"): Case(
+        lambda c: ("/api/v1/github/webhook", {"zen": "unsigned"}), dict.fromkeys(ROLES, 401)),
 }
 
 NOT_IN_MATRIX = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}

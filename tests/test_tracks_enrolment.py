@@ -6,9 +6,16 @@ from sqlalchemy import select
 from tracks_fixture import write_track
 
 from lmscore import hookimpl
-from lmscore.capabilities import CheckoutResult, PaymentProvider, PaymentStatus, RefundResult
+from lmscore.capabilities import (
+    CheckoutResult,
+    OutcomeKind,
+    PaymentOutcome,
+    PaymentProvider,
+    PaymentStatus,
+    RefundResult,
+)
 from lmscore.models import Enrolment, OutboxEvent, Payment
-from lmscore.services import content, learning
+from lmscore.services import content, learning, payments
 
 
 class FakePay(PaymentProvider):
@@ -109,7 +116,8 @@ def test_paid_track_answers_402_with_the_checkout_and_hides_content(
     assert me.post(f"/api/v1/steps/{step_id}/complete", json={}).status_code == 403
 
     # The provider's confirmation activates the enrolment.
-    learning.mark_paid(lms.db.session, lms.db.session.get(Payment, payment_id))
+    payments.record_outcome(lms.db.session, lms.db.session.get(Payment, payment_id),
+                            PaymentOutcome(OutcomeKind.SUCCEEDED, payment_id=payment_id))
     lms.db.session.commit()
     assert me.get("/api/v1/enrolments/me").json[0]["status"] == "active"
     assert me.get(f"/api/v1/projects/{project_id}").json["content_visible"] is True

@@ -94,3 +94,16 @@ def test_plugins_jobs_and_themes(admin, web, lms):
     assert "lmscore.demo_job" in jobs and "Boom &lt;b&gt;" in jobs
     themes = web.get("/admin/themes").text
     assert "Active theme: <strong>default</strong>" in themes
+
+
+def test_user_list_pages_keep_the_filters(admin, web, lms, app):
+    with app.app_context():
+        lms.db.session.add_all(User(email=f"t{n}@example.org", name=f"Trainer {n}",
+                                    role="trainer", password_hash="-") for n in range(55))
+        lms.db.session.commit()
+    first = web.get("/admin/users?role=trainer").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "Previous" not in first
+    assert "/admin/users?role=trainer&amp;page=2" in first
+    second = web.get("/admin/users?role=trainer&page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in second and "role=trainer&amp;page=1" in second
+    assert "Next</a>" not in second

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from ..db import MAX_ID
 from ..errors import LmsError
 from . import errors
 from .auth import auth_required, current_user
@@ -18,12 +20,25 @@ if TYPE_CHECKING:
 __all__ = ["API_PREFIX", "auth_required", "current_user", "init_app"]
 
 API_PREFIX = "/api/v1"
+#: The largest id a BIGINT (PostgreSQL) or INTEGER (SQLite) column holds.
 
 
 class LmsApi(Api):
+    # Documents the envelope every error really has (errors.py), not flask-smorest's own.
+    ERROR_SCHEMA = errors.ErrorEnvelopeSchema
+
     def _register_error_handlers(self):
         """Errors are handled app-wide by ``handle_error`` below: API paths get JSON,
         pages HTML."""
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` in every URL: only what a database id column can hold, so a huge number in
+    a path is a 404, not an overflow in the database driver (500)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def is_api_request() -> bool:
@@ -31,6 +46,8 @@ def is_api_request() -> bool:
 
 
 def init_app(app: Flask, lms: Platform) -> None:
+    # Before any route is added: the web pages' rules use it too.
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.update(
         API_TITLE=f"{lms.settings.site_name} API",
         API_VERSION="v1",

@@ -7,6 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import marshmallow as ma
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +29,19 @@ CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+class _ErrorSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "machine-readable, stable"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(required=True, metadata={
+        "description": "e.g. {\"fields\": {name: [problems]}} for invalid input"})
+
+
+class ErrorEnvelopeSchema(ma.Schema):
+    """What every API error answers with (the OpenAPI document's ``Error`` component)."""
+
+    error = ma.fields.Nested(_ErrorSchema, required=True)
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,

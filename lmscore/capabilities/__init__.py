@@ -6,19 +6,50 @@ from .notifications import Notification, NotificationChannel
 from .payments import (
     CheckoutRequest,
     CheckoutResult,
+    InvalidProviderEvent,
+    OutcomeKind,
+    PaymentOutcome,
     PaymentProvider,
+    PaymentProviderError,
     PaymentStatus,
+    ProviderEvent,
     RefundResult,
 )
 from .quizgen import GeneratedQuestion, GenerationError, GenerationRequest, QuizGenerator
+from .recommenders import (
+    Recommendation,
+    RecommendationKind,
+    RecommendationRequest,
+    Recommender,
+)
 from .registry import Registry
+from .sandbox import (
+    LimitHit,
+    Sandbox,
+    SandboxError,
+    SandboxLimits,
+    SandboxResult,
+    SandboxRun,
+)
 from .scheduling import CardState, Rating, Scheduler
-from .workspaces import WorkspaceBackend, WorkspaceInfo, WorkspaceSpec, WorkspaceStatus
+from .workspaces import (
+    EngineWorkspace,
+    WorkspaceBackend,
+    WorkspaceInfo,
+    WorkspaceReason,
+    WorkspaceSpec,
+    WorkspaceStatus,
+)
 
 __all__ = [
     "Answer", "CardState", "CheckoutRequest", "CheckoutResult", "ContentError", "ContentSource",
     "GeneratedQuestion", "GenerationError", "GenerationRequest", "GradableItem", "GradeResult",
     "Grader", "Notification", "NotificationChannel", "PaymentProvider", "PaymentStatus",
-    "QuizGenerator", "Rating", "RefundResult", "Registry", "Scheduler", "TrackSpec",
-    "WorkspaceBackend", "WorkspaceInfo", "WorkspaceSpec", "WorkspaceStatus",
+    "QuizGenerator", "Rating", "Recommendation", "RecommendationKind", "RecommendationRequest",
+    "Recommender", "RefundResult", "Registry", "Scheduler", "TrackSpec",
+    "LimitHit", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult", "SandboxRun",
+    "InvalidProviderEvent", "OutcomeKind", "PaymentOutcome", "PaymentProviderError",
+    "ProviderEvent",
+    "EngineWorkspace", "WorkspaceBackend", "WorkspaceInfo", "WorkspaceReason", "WorkspaceSpec",
+    "WorkspaceStatus",
 ]

@@ -36,6 +36,9 @@ class GradeResult:
     max_score: float
     feedback: str = ""
     needs_manual_review: bool = False
+    #: Grader-specific, JSON-serialisable detail (e.g. the code grader's per-test results),
+    #: stored with the result and shown to the learner and the trainer.
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def correct(self) -> bool:
@@ -47,6 +50,9 @@ class Grader(ABC):
     label: ClassVar[str] = ""
     #: Item types this grader is the default for (e.g. ``("mcq_single", "mcq_multi")``).
     item_types: ClassVar[tuple[str, ...]] = ()
+    #: True when grading is slow (it runs code): the core then grades in a background job,
+    #: never during a request.
+    background: ClassVar[bool] = False
 
     @abstractmethod
     def grade(self, item: GradableItem, answer: Answer) -> GradeResult:

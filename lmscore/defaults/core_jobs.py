@@ -22,6 +22,7 @@ def lms_register_actors():
         JobSpec(submissions.PROCESS_JOB, submissions.process, max_retries=3),
         JobSpec(quizzes.GENERATE_JOB, quizzes.generate, max_retries=0, time_limit_s=300),
         JobSpec(quizzes.AUTO_CLOSE_JOB, quizzes.close_expired_attempts, max_retries=0),
+        JobSpec(quizzes.GRADE_CODE_JOB, quizzes.grade_code_answers, max_retries=2),
     ]
 
 

@@ -1,4 +1,5 @@
-"""The core graders: ``choice``, ``short_answer``, ``numeric`` and ``manual``.
+"""The core graders: ``choice``, ``short_answer``, ``numeric``, ``manual`` and ``code``
+(:mod:`lmscore.defaults.code_grader`).
 
 ``choice``: multiple-choice grading.
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 
 from ..capabilities import Answer, GradableItem, Grader, GradeResult
 from ..hookspecs import hookimpl
+from .code_grader import CodeGrader
 
 
 def option_fractions(item: GradableItem) -> dict[str, float]:
@@ -122,5 +124,5 @@ class ManualGrader(Grader):
 
 
 @hookimpl
-def lms_register_graders():
-    return [ChoiceGrader(), ShortAnswerGrader(), NumericGrader(), ManualGrader()]
+def lms_register_graders(lms):
+    return [ChoiceGrader(), ShortAnswerGrader(), NumericGrader(), ManualGrader(), CodeGrader(lms)]

@@ -14,6 +14,7 @@ NOT_CONFIGURED = (
 class LocalBackend(WorkspaceBackend):
     name = "local"
     label = "None configured"
+    engine_configured = False
 
     def launch(self, spec: WorkspaceSpec) -> WorkspaceInfo:
         return WorkspaceInfo(status=WorkspaceStatus.FAILED, message=NOT_CONFIGURED)

@@ -24,8 +24,11 @@ def spec_modules():
         lifecycle,
         notifications,
         payments,
+        recommenders,
+        sandboxes,
         scheduling,
         workspaces,
     )
 
-    return [content, scheduling, grading, workspaces, payments, notifications, lifecycle, events]
+    return [content, scheduling, grading, workspaces, payments, notifications, recommenders,
+            sandboxes, lifecycle, events]

@@ -62,3 +62,8 @@ def lms_on_payment_refunded(lms: Platform, event: events.PaymentRefunded) -> Non
 @hookspec
 def lms_on_workspace_changed(lms: Platform, event: events.WorkspaceChanged) -> None:
     """Called after a workspace changes status."""
+
+
+@hookspec
+def lms_on_quiz_generated(lms: Platform, event: events.QuizGenerated) -> None:
+    """Called after a quiz generator finished a requested quiz (``status`` ready or failed)."""

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ..platform import Platform
 
 log = logging.getLogger(__name__)
+#: Broker commands out of a million that also requeue the jobs of dead workers.
+REQUEUE_CHECK_PER_MILLION = 50_000
 
 
 class JobFailed(RuntimeError):
@@ -72,7 +74,14 @@ class JobQueue:
 
             # A bounded connect, so an unreachable Redis fails the readiness probe, not hangs it.
             client = redis.Redis.from_url(settings.broker, socket_connect_timeout=5)
-            self.broker: dramatiq.Broker = RedisBroker(client=client)
+            # A started job stays in its worker's "unacked" set until it finishes. If the
+            # worker dies (SIGKILL, OOM, lost node), another worker's broker puts the job back
+            # on the queue once the dead one's heartbeat is older than requeue_after_s; the
+            # check runs on a random share of broker commands (dramatiq's default, 0.1 %, can
+            # take minutes on an idle queue: 5 % of ~20 polls/s is about once a second).
+            self.broker: dramatiq.Broker = RedisBroker(
+                client=client, heartbeat_timeout=settings.requeue_after_s * 1000,
+                maintenance_chance=REQUEUE_CHECK_PER_MILLION)
         else:
             self.broker = StubBroker()
         # After-hooks run in reverse order: ours must come after Retries has marked the failure.

@@ -3,8 +3,9 @@ their own Alembic branch."""
 
 from .auth import RefreshToken, UsedToken
 from .banks import BankNode, CardState, Item, QuestionBank, ReviewLog
+from .notifications import NotificationDelivery, NotificationDigestItem, NotificationPreference
 from .outbox import JobFailure, OutboxEvent
-from .payments import Payment, ProcessedProviderEvent
+from .payments import AuditEntry, Payment, ProcessedProviderEvent
 from .quizzes import (
     AttemptQuestion,
     AttemptStatus,
@@ -32,9 +33,11 @@ from .tracks import (
     Track,
 )
 from .users import Role, User
+from .workspaces import Workspace
 
 __all__ = [
     "AttemptQuestion",
+    "AuditEntry",
     "AttemptStatus",
     "FeedbackTiming",
     "GenerationStatus",
@@ -53,6 +56,9 @@ __all__ = [
     "Enrolment",
     "EnrolmentStatus",
     "JobFailure",
+    "NotificationDelivery",
+    "NotificationDigestItem",
+    "NotificationPreference",
     "OutboxEvent",
     "Payment",
     "ProcessedProviderEvent",
@@ -69,4 +75,5 @@ __all__ = [
     "Track",
     "UsedToken",
     "User",
+    "Workspace",
 ]

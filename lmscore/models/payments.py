@@ -3,15 +3,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
 from .tracks import Track
+from .users import User
 
 
 class Payment(Base):
-    """One checkout for one learner and track. Enrolment turns active only when it succeeds."""
+    """One checkout for one learner and track. Enrolment turns active only when it succeeds.
+
+    ``status`` is derived from the facts below (services/payments.py): whatever order the
+    provider's notifications arrive in, the same facts give the same status."""
 
     __tablename__ = "payments"
 
@@ -22,14 +26,32 @@ class Payment(Base):
     provider_reference: Mapped[str | None] = mapped_column(String(255), index=True)
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    # created → requires_action → succeeded | failed | canceled | refunded
+    # created → requires_action → succeeded | failed | canceled | refunded | charged_back
     status: Mapped[str] = mapped_column(String(20), default="created")
     checkout_url: Mapped[str | None] = mapped_column(String(2000))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    #: Random and stable: retries of this checkout reuse it, so the provider charges once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # -- facts reported by the provider ---------------------------------------------------
+    #: The latest attempt before success (requires_action, failed, canceled) and when the
+    #: provider saw it: a stale attempt never overwrites a newer one.
+    attempt_status: Mapped[str | None] = mapped_column(String(20))
+    attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Total refunded so far (providers report it cumulatively, so the largest wins).
+    refunded_minor: Mapped[int] = mapped_column(default=0)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refund_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: None, "open", "won" or "lost".
+    dispute_status: Mapped[str | None] = mapped_column(String(10))
 
     track: Mapped[Track] = relationship()
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (Index("ix_payments_track_user", "track_id", "user_id"),)
 
 
 class ProcessedProviderEvent(Base):
@@ -43,3 +65,19 @@ class ProcessedProviderEvent(Base):
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+
+class AuditEntry(Base):
+    """Who did what to whom, for actions that bypass the normal flow (manual grants,
+    revocations, refunds). Rows are only ever added."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: None when the actor's account was deleted since.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    #: e.g. "payment:12", "enrolment:user=5,track=DP"
+    target: Mapped[str] = mapped_column(String(255), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

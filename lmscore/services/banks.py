@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ..capabilities.content import ItemSpec
 from ..db import utcnow
 from ..models.banks import ITEM_TYPES, NODE_LEVELS, BankNode, Item, QuestionBank
+from . import code_grading
 
 CHUNK = 2000
 # Core statements on the table: the ORM's bulk layer costs more than the database here.
@@ -108,10 +109,10 @@ def item_problem(spec: ItemSpec) -> str | None:
         # May be empty: imported essays (GIFT, Moodle) have no model answer to show.
         if not isinstance(answer, str):
             return "a theory or scenario answer is a model answer text"
-    elif spec.type == "code" and not (
-        isinstance(answer, dict) and isinstance(answer.get("tests"), str) and answer["tests"]
-    ):
-        return 'a code answer is {"tests": "..."}'
+    elif spec.type == "code":
+        problem = code_grading.spec_problem(answer)
+        if problem:
+            return f"code answer: {problem}"
     return None
 
 

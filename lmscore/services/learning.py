@@ -15,7 +15,6 @@ Percentage: completed steps plus approved required deliverables, over their tota
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,16 +22,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..capabilities import CheckoutRequest, PaymentStatus
+from ..capabilities import PaymentStatus
 from ..db import utcnow
 from ..errors import Conflict, NotFound, PaymentRequired, PermissionDenied, ValidationFailed
-from ..events import EnrolmentChanged, PaymentSucceeded
+from ..events import EnrolmentChanged
 from ..models import (
     AWAITING,
     Deliverable,
     Enrolment,
     EnrolmentStatus,
-    Payment,
     Project,
     Role,
     Step,
@@ -132,65 +130,29 @@ def _set_status(session: Session, enrolment: Enrolment, status: EnrolmentStatus,
     ))
 
 
+def set_enrolment_status(session: Session, enrolment: Enrolment,
+                         status: EnrolmentStatus) -> None:
+    """Change an enrolment's status (and emit the event). Payments and admins call it."""
+    _set_status(session, enrolment, status, session.get(Track, enrolment.track_id))
+
+
 def enrol(lms: Platform, session: Session, user: User, code: str) -> Enrolment:
     """Enrol ``user`` through the track's payment provider. Immediate for free tracks and
     the ``free`` provider; otherwise a checkout starts and ``PaymentRequired`` carries its
     reference (the enrolment stays pending_payment until the provider confirms). Commits."""
-    track = get_track(session, code)
-    enrolment = enrolment_of(session, user, track.id)
-    if enrolment is not None and enrolment.status in OPEN_ENROLMENT:
-        return enrolment
-    if enrolment is not None and enrolment.status == EnrolmentStatus.REVOKED:
-        raise PermissionDenied(f"Your enrolment in {track.name} was revoked; ask an "
-                               "administrator to restore it.")
-    if enrolment is None:
-        enrolment = Enrolment(user_id=user.id, track_id=track.id, status="")
-        session.add(enrolment)
-    provider = lms.payment_provider_for(track.code)
-    if track.price_minor == 0 or not provider.takes_payment:
-        _set_status(session, enrolment, EnrolmentStatus.ACTIVE, track)
-        session.commit()
-        return enrolment
+    from . import payments  # it builds on this module
 
-    _set_status(session, enrolment, EnrolmentStatus.PENDING_PAYMENT, track)
-    payment = Payment(user_id=user.id, track_id=track.id, provider=provider.name,
-                      amount_minor=track.price_minor, currency=track.currency)
-    session.add(payment)
-    session.flush()
-    base = lms.settings.base_url
-    result = provider.start_checkout(CheckoutRequest(
-        payment_id=payment.id, user_id=user.id, user_email=user.email, track_code=track.code,
-        amount_minor=track.price_minor, currency=track.currency,
-        idempotency_key=f"lms-payment-{payment.id}-{uuid.uuid4().hex[:8]}",
-        success_url=f"{base}/payments/{payment.id}", cancel_url=f"{base}/tracks/{track.code}",
-    ))
-    payment.status = result.status.value
-    payment.provider_reference = result.provider_reference
-    payment.checkout_url = result.checkout_url
-    if result.status is PaymentStatus.SUCCEEDED:
-        mark_paid(session, payment)
-        session.commit()
-        return enrolment
-    session.commit()
-    raise PaymentRequired(
-        f"{track.name} costs {track.price_minor / 100:.2f} {track.currency}; complete the "
-        "checkout to enrol.",
-        details={"payment_id": payment.id, "checkout_url": result.checkout_url,
-                 "client_secret": result.client_secret, "provider": provider.name},
-    )
-
-
-def mark_paid(session: Session, payment: Payment) -> None:
-    """A payment succeeded: activate the enrolment (the provider's confirmation calls this)."""
-    payment.status = PaymentStatus.SUCCEEDED.value
+    started = payments.checkout(lms, session, user, code)
+    payment = started.payment
+    if payment is None or payment.status == PaymentStatus.SUCCEEDED:
+        return started.enrolment
     track = payment.track
-    enrolment = enrolment_of(session, session.get(User, payment.user_id), track.id)
-    if enrolment is not None and enrolment.status != EnrolmentStatus.COMPLETED.value:
-        _set_status(session, enrolment, EnrolmentStatus.ACTIVE, track)
-    events.emit(session, PaymentSucceeded(
-        payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
-        amount_minor=payment.amount_minor, currency=payment.currency,
-    ))
+    raise PaymentRequired(
+        f"{track.name} costs {payments.format_amount(payment.amount_minor)} "
+        f"{payment.currency}; complete the checkout to enrol.",
+        details={"payment_id": payment.id, "checkout_url": started.checkout_url,
+                 "client_secret": started.client_secret, "provider": payment.provider},
+    )
 
 
 def revoke(session: Session, actor: User, enrolment_id: int) -> Enrolment:

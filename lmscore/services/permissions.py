@@ -31,6 +31,7 @@ class Action(StrEnum):
     LAUNCH_OWN_WORKSPACE = "workspaces.launch_own"
     MANAGE_WORKSPACES = "workspaces.manage"
     VIEW_OPERATIONS = "operations.view"  # plugins, jobs, configuration
+    MANAGE_PAYMENTS = "payments.manage"  # every payment, refunds, manual grants
 
 
 MATRIX: dict[Action, frozenset[Role]] = {
@@ -50,6 +51,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.LAUNCH_OWN_WORKSPACE: EVERYONE,
     Action.MANAGE_WORKSPACES: ADMINS,
     Action.VIEW_OPERATIONS: ADMINS,
+    Action.MANAGE_PAYMENTS: ADMINS,
 }
 
 MESSAGES = {

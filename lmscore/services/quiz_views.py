@@ -44,6 +44,8 @@ def attempt_questions(attempt: QuizAttempt, quiz: Quiz | None, viewer: User) -> 
             "feedback": q.feedback if graded else None,
             "explanation": q.explanation if ended else None,
             "answer": q.answer if ended else None,
+            # A code answer waits for its background job (GRADE_CODE_JOB).
+            "being_tested": shown and q.score is None and q.feedback == quizzes.GRADING_FEEDBACK,
         })
         rows.append(row)
     return rows

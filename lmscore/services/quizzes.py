@@ -8,6 +8,7 @@ with the server time the request arrived; answers after the deadline plus grace 
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,14 +16,21 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, insert, or_, select, union
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..capabilities import Answer, GenerationError, GenerationRequest, GradableItem
+from ..capabilities import (
+    Answer,
+    GenerationError,
+    GenerationRequest,
+    GradableItem,
+    SandboxError,
+)
 from ..capabilities.content import ItemSpec
 from ..db import utcnow
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from ..events import QuizSubmitted
+from ..events import QuizGenerated, QuizSubmitted
 from ..models import (
     AttemptQuestion,
     AttemptStatus,
@@ -48,8 +56,12 @@ from .permissions import Action, can, can_delete_quiz, require
 if TYPE_CHECKING:
     from ..platform import Platform
 
+log = logging.getLogger(__name__)
 GENERATE_JOB = "lmscore.generate_quiz"
 AUTO_CLOSE_JOB = "lmscore.close_expired_attempts"
+GRADE_CODE_JOB = "lmscore.grade_code_answers"
+#: The feedback of an answer whose grader runs in a background job, until it has run.
+GRADING_FEEDBACK = "Your code is being tested…"
 FINISHED = (AttemptStatus.SUBMITTED.value, AttemptStatus.AUTO_CLOSED.value)
 SETTING_FIELDS = ("title", "description", "time_limit_s", "attempts_allowed",
                   "shuffle_questions", "shuffle_options", "pass_mark", "feedback_timing",
@@ -294,11 +306,20 @@ def generate(lms: Platform, quiz_id: int) -> None:
         quiz = session.get(Quiz, quiz_id)
         quiz.generation_status = GenerationStatus.FAILED.value
         quiz.generation_error = getattr(exc, "message", None) or str(exc)
+        _emit_generated(session, quiz)
         session.commit()
         return
     quiz.generation_status = GenerationStatus.READY.value
     quiz.generation_error = None
+    _emit_generated(session, quiz)
     session.commit()
+
+
+def _emit_generated(session: Session, quiz: Quiz) -> None:
+    events.emit(session, QuizGenerated(
+        quiz_id=quiz.id, owner_id=quiz.owner_id, generator=quiz.generator or "",
+        status=quiz.generation_status, error=quiz.generation_error or "",
+    ))
 
 
 # -- attempts ----------------------------------------------------------------------------------
@@ -349,7 +370,16 @@ def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
     attempt = QuizAttempt(quiz_id=quiz.id, user_id=user.id, number=used + 1, started_at=now,
                           deadline_at=deadline)
     session.add(attempt)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same start arrived concurrently (a retry): the first one won
+        session.rollback()
+        running = session.scalar(select(QuizAttempt).where(
+            QuizAttempt.quiz_id == quiz_id, QuizAttempt.user_id == user.id,
+            QuizAttempt.status == AttemptStatus.IN_PROGRESS.value))
+        if running is None:
+            raise
+        return running, False
     rng = random.Random()
     sources: list[dict[str, Any]]
     if quiz.draw:
@@ -435,7 +465,9 @@ def save_answer(lms: Platform, session: Session, user: User, attempt_id: int, qu
     question.saved_at = now
     quiz = session.get(Quiz, attempt.quiz_id)
     if quiz is not None and quiz.feedback_timing == FeedbackTiming.IMMEDIATE:
-        _grade_question(lms, question)
+        if _grade_question(lms, question):
+            events.job_after_commit(session, GRADE_CODE_JOB, attempt_id=attempt.id,
+                                    question_id=question.id)
     session.commit()
     return question
 
@@ -456,25 +488,34 @@ def _check_answer_shape(question: AttemptQuestion, data: AnswerInput) -> None:
         raise _invalid("text", "Write an answer.")
 
 
-def _grade_question(lms: Platform, question: AttemptQuestion) -> None:
+def _grade_question(lms: Platform, question: AttemptQuestion, *,
+                    in_background: bool = False) -> bool:
+    """Grade one answer; True when its grader runs code and the answer is left for the
+    background job (``GRADE_CODE_JOB``) instead, its score unset until then."""
     answered = question.saved_at is not None
     if not answered:
         question.score, question.feedback = 0.0, "Not answered."
         question.needs_manual_review = False
-        return
+        return False
     grader = lms.grader_for(question.type, question.grader)
-    item = GradableItem(id=str(question.id), type=question.type, prompt=question.prompt,
-                        options=question.options, answer_key=question.answer)
+    if grader.background and not in_background:
+        question.score, question.feedback, question.needs_manual_review = (
+            None, GRADING_FEEDBACK, False)
+        return True
+    item = GradableItem(id=f"attempt-question-{question.id}", type=question.type,
+                        prompt=question.prompt, options=question.options,
+                        answer_key=question.answer)
     try:
         result = grader.grade(item, Answer(selected=tuple(question.selected or ()),
                                            text=question.text, value=question.value))
     except ValueError as exc:
         question.score, question.feedback, question.needs_manual_review = 0.0, str(exc), False
-        return
+        return False
     fraction = result.score / result.max_score if result.max_score else 0.0
     question.score = round(fraction * question.points, 4)
     question.feedback = result.feedback
     question.needs_manual_review = result.needs_manual_review
+    return False
 
 
 def _total(attempt: QuizAttempt, pass_mark: float) -> None:
@@ -487,19 +528,64 @@ def _total(attempt: QuizAttempt, pass_mark: float) -> None:
 
 def _finish(lms: Platform, session: Session, attempt: QuizAttempt, status: AttemptStatus,
             now: datetime) -> None:
+    # Concurrent finishes of one attempt (a retried submit, the auto-close job): the row
+    # lock makes the later ones wait, then see it finished and change nothing.
+    session.refresh(attempt, with_for_update=True)
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        session.rollback()
+        return
     quiz = session.get(Quiz, attempt.quiz_id)
-    for question in attempt.questions:
-        _grade_question(lms, question)
+    waiting = [_grade_question(lms, question) for question in attempt.questions]
     _total(attempt, quiz.pass_mark if quiz else 50.0)
     attempt.status = status.value
     attempt.finished_at = now
     session.flush()
+    if any(waiting):  # the job grades the code answers, then announces the final result
+        events.job_after_commit(session, GRADE_CODE_JOB, attempt_id=attempt.id)
+    else:
+        _emit_submitted(session, attempt)
+    session.commit()
+
+
+def _emit_submitted(session: Session, attempt: QuizAttempt) -> None:
     events.emit(session, QuizSubmitted(
         attempt_id=attempt.id, quiz_id=attempt.quiz_id, user_id=attempt.user_id,
         score=attempt.score or 0.0, max_score=attempt.max_score or 0.0,
         passed=bool(attempt.passed),
     ))
+
+
+def grade_code_answers(lms: Platform, attempt_id: int, question_id: int | None = None) -> int:
+    """Job: grade the answers left for the background (code run in a sandbox) of a finished
+    attempt, or one answer of an attempt in progress (immediate feedback); then total a
+    finished attempt and emit ``quiz_submitted``. The sandbox runs outside any database
+    transaction. Returns how many answers were graded."""
+    session = lms.db.session
+    attempt = session.scalar(select(QuizAttempt).where(QuizAttempt.id == attempt_id)
+                             .options(selectinload(QuizAttempt.questions)))
+    if attempt is None:
+        return 0
+    finished = attempt.status in FINISHED
+    if question_id is not None and finished:
+        return 0  # the attempt's own job grades its final answers
+    waiting = [q for q in attempt.questions
+               if (question_id is None or q.id == question_id)
+               and q.saved_at is not None and q.score is None]
+    session.commit()  # no transaction (and, on SQLite, no write lock) while code runs
+    for question in waiting:
+        try:
+            _grade_question(lms, question, in_background=True)
+        except SandboxError as exc:
+            log.error("attempt %s question %s: sandbox failed: %s", attempt.id, question.id, exc)
+            question.score, question.needs_manual_review = 0.0, True
+            question.feedback = ("Automatic testing is not available right now; a trainer "
+                                 "will grade this answer.")
+    if finished and waiting:
+        quiz = session.get(Quiz, attempt.quiz_id)
+        _total(attempt, quiz.pass_mark if quiz else 50.0)
+        _emit_submitted(session, attempt)
     session.commit()
+    return len(waiting)
 
 
 def submit(lms: Platform, session: Session, user: User, attempt_id: int,

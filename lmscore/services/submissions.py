@@ -8,15 +8,16 @@ not sent for review until submitted.
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..capabilities import Answer, GradableItem
+from ..capabilities import Answer, GradableItem, SandboxError
 from ..db import utcnow
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..events import SubmissionCreated, SubmissionReviewed
@@ -37,6 +38,7 @@ from .permissions import Action, can, require
 if TYPE_CHECKING:
     from ..platform import Platform
 
+log = logging.getLogger(__name__)
 PROCESS_JOB = "lmscore.process_submission"
 MAX_TEXT = 200_000
 #: Grader names that mean "a trainer reviews this", never an automatic grade.
@@ -145,7 +147,9 @@ def process(lms: Platform, submission_id: int) -> None:
     """Job: grade automatically when the deliverable names a grader, then queue for review."""
     session = lms.db.session
     submission = session.get(Submission, submission_id)
-    if submission is None or submission.status != SubmissionStatus.SUBMITTED:
+    # GRADING too: a retried job (the worker died mid-grading) picks the submission up again.
+    if submission is None or submission.status not in (SubmissionStatus.SUBMITTED,
+                                                        SubmissionStatus.GRADING):
         return
     deliverable = submission.deliverable
     if deliverable.grader not in MANUAL_GRADERS:
@@ -160,10 +164,15 @@ def process(lms: Platform, submission_id: int) -> None:
             result = grader.grade(item, Answer(text=submission.text or submission.url))
         except ValueError as exc:
             submission.auto_grade = {"error": str(exc)}
+        except SandboxError as exc:  # the site's problem: a trainer reviews by hand meanwhile
+            log.error("submission %s: sandbox failed: %s", submission.id, exc)
+            submission.auto_grade = {"error": "Automatic grading is not available right now; "
+                                              "a trainer will review your work."}
         else:
             submission.auto_grade = {
                 "grader": grader.name, "score": result.score, "max_score": result.max_score,
-                "feedback": result.feedback,
+                "feedback": result.feedback, **({"details": result.details}
+                                                if result.details else {}),
             }
             submission.score = result.score
     submission.status = SubmissionStatus.IN_REVIEW.value
@@ -246,7 +255,12 @@ def review(
         raise _invalid("feedback", f"Keep feedback under {MAX_TEXT:,} characters.")
     if decision == ReviewDecision.CHANGES_REQUESTED and not feedback.strip():
         raise _invalid("feedback", "Say what needs to change.")
-    row = Review(submission_id=submission.id, reviewer_id=reviewer.id, decision=decision,
+    return _decide(session, submission, reviewer.id, decision, feedback, score)
+
+
+def _decide(session: Session, submission: Submission, reviewer_id: int | None, decision: str,
+            feedback: str, score: float | None) -> Review:
+    row = Review(submission_id=submission.id, reviewer_id=reviewer_id, decision=decision,
                  feedback_markdown=feedback, score=score)
     session.add(row)
     submission.status = decision
@@ -255,7 +269,7 @@ def review(
         submission.score = score
     session.flush()
     events.emit(session, SubmissionReviewed(
-        submission_id=submission.id, user_id=submission.user_id, reviewer_id=reviewer.id,
+        submission_id=submission.id, user_id=submission.user_id, reviewer_id=reviewer_id,
         decision=decision, score=score,
     ))
     if decision == ReviewDecision.APPROVED:
@@ -263,3 +277,52 @@ def review(
         learning.refresh_track_completion(session, learner, submission.deliverable.project.track)
     session.commit()
     return row
+
+
+# -- changes reported by an integration ----------------------------------------------------------
+# For callers that have verified where the change comes from (e.g. a signed webhook of a code
+# host): there is no signed-in user, the integration's own configuration is the authority.
+
+
+def decide_externally(session: Session, submission_id: int, *, decision: str,
+                      feedback: str) -> Review:
+    """Approve or request changes without a trainer (e.g. a merged pull request where the
+    track says merging approves). Commits; emits ``submission_reviewed`` with no reviewer."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"No submission with id {submission_id}.")
+    if submission.status not in AWAITING:
+        raise Conflict(f"This submission is {submission.status.replace('_', ' ')}, not waiting "
+                       "for review.", details={"status": submission.status})
+    return _decide(session, submission, None, ReviewDecision(decision).value, feedback, None)
+
+
+def withdraw(session: Session, user: User, submission_id: int) -> Submission:
+    """The learner takes a submission that waits for review back to draft (e.g. they closed
+    its pull request unmerged). Commits."""
+    require(user, Action.SUBMIT_WORK)
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.user_id != user.id:
+        raise NotFound(f"No submission with id {submission_id}.")
+    if submission.status not in AWAITING:
+        raise Conflict(f"This submission is {submission.status.replace('_', ' ')}, not waiting "
+                       "for review.", details={"status": submission.status})
+    submission.status = SubmissionStatus.DRAFT.value
+    submission.submitted_at = None
+    session.commit()
+    return submission
+
+
+def record_auto_grade(session: Session, submission_id: int, result: dict[str, Any]) -> Submission:
+    """Attach an automatic check's result computed elsewhere (e.g. CI): ``result`` is JSON with
+    optional ``score`` ≤ ``max_score`` and ``feedback``. Replaces the previous result; the
+    status does not change. Commits."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound(f"No submission with id {submission_id}.")
+    score, max_score = result.get("score"), result.get("max_score")
+    if score is not None and not (max_score and 0 <= score <= max_score):
+        raise _invalid("score", "A score is between 0 and the maximum score.")
+    submission.auto_grade = result
+    session.commit()
+    return submission

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db import MAX_ID
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..models import Role, User
 from .auth import (
@@ -34,7 +35,6 @@ __all__ = [
 PROFILE_FIELDS = {"name", "timezone"}
 ADMIN_FIELDS = PROFILE_FIELDS | {"role", "email", "locked"}
 # Larger ids cannot exist, and databases reject them with an error rather than "no row".
-MAX_ID = 2**63 - 1
 
 
 def _check_timezone(value: str) -> None:

@@ -31,12 +31,16 @@ from ..capabilities import (
     GenerationRequest,
     Grader,
     GradeResult,
+    InvalidProviderEvent,
     Notification,
     NotificationChannel,
     PaymentProvider,
     PaymentStatus,
     QuizGenerator,
     Rating,
+    Recommendation,
+    RecommendationRequest,
+    Recommender,
     RefundResult,
     Scheduler,
     TrackSpec,
@@ -45,10 +49,11 @@ from ..capabilities import (
     WorkspaceSpec,
     WorkspaceStatus,
 )
+from .sandbox_contract import SandboxContract
 
 __all__ = [
     "ContentSourceContract", "GraderContract", "NotificationChannelContract",
-    "PaymentProviderContract", "QuizGeneratorContract", "SchedulerContract",
+    "PaymentProviderContract", "QuizGeneratorContract", "SandboxContract", "SchedulerContract",
     "WorkspaceBackendContract",
 ]
 
@@ -171,9 +176,15 @@ class GraderContract(_NamedProvider):
 
 
 class PaymentProviderContract(_NamedProvider):
-    """Supply ``provider``; override ``checkout_request`` to fit your test account."""
+    """Supply ``provider``; override ``checkout_request`` to fit your test account, and
+    ``pay`` when a checkout needs the customer to act before it can be refunded (e.g. pay
+    on the provider's test page)."""
 
     interface = PaymentProvider
+
+    def pay(self, provider, request: CheckoutRequest, result: CheckoutResult) -> str | None:
+        """Complete the checkout as the customer would; return the reference to refund."""
+        return result.provider_reference
 
     @pytest.fixture
     def checkout_request(self) -> CheckoutRequest:
@@ -202,12 +213,28 @@ class PaymentProviderContract(_NamedProvider):
         assert again.provider_reference == first.provider_reference
 
     def test_refund(self, provider, checkout_request):
-        paid = provider.start_checkout(checkout_request)
-        result = provider.refund(paid.provider_reference, checkout_request.amount_minor)
+        started = provider.start_checkout(checkout_request)
+        reference = self.pay(provider, checkout_request, started)
+        result = provider.refund(reference, checkout_request.amount_minor)
         assert isinstance(result, RefundResult)
         assert result.status in {
             PaymentStatus.REFUNDED, PaymentStatus.CREATED, PaymentStatus.REQUIRES_ACTION,
         }
+
+    def test_refunding_twice_is_safe(self, provider, checkout_request):
+        """Admins retry: the second request must not fail nor refund again."""
+        started = provider.start_checkout(checkout_request)
+        reference = self.pay(provider, checkout_request, started)
+        first = provider.refund(reference, checkout_request.amount_minor)
+        again = provider.refund(reference, checkout_request.amount_minor)
+        assert again.status == first.status
+
+    def test_unsigned_notifications_are_refused(self, provider):
+        """Whatever reaches the webhook without the provider's proof is not an event."""
+        for payload, headers in ((b"{}", {}), (b'{"id": "evt_1", "type": "x"}',
+                                               {"Signature": "forged"})):
+            with pytest.raises(InvalidProviderEvent):
+                provider.parse_event(payload, headers)
 
 
 class WorkspaceBackendContract(_NamedProvider):
@@ -247,12 +274,27 @@ class NotificationChannelContract(_NamedProvider):
     interface = NotificationChannel
 
     @pytest.fixture
-    def notification(self) -> Notification:
+    def notification(self, provider) -> Notification:
+        """Addressed to a user for a per-user channel, else to the channel's first
+        destination for ``submission_reviewed`` (configure one)."""
+        if provider.per_user:
+            return Notification(
+                event="submission_reviewed", recipient_email="ann@example.org",
+                recipient_name="Ann", subject="Your project was reviewed",
+                text="Accepted: well done.", link="http://127.0.0.1:5000/projects/1",
+            )
+        (destination, *_) = provider.destinations("submission_reviewed")
         return Notification(
-            event="submission_reviewed", recipient_email="ann@example.org",
-            recipient_name="Ann", subject="Your project was reviewed",
-            text="Accepted: well done.", link="http://127.0.0.1:5000/projects/1",
+            event="submission_reviewed", recipient_email="", recipient_name="",
+            subject="Ann's project was reviewed", text="Accepted: well done.",
+            link="http://127.0.0.1:5000/projects/1", destination=destination,
         )
+
+    def test_says_whom_it_reaches(self, provider):
+        assert isinstance(provider.per_user, bool)
+        destinations = list(provider.destinations("submission_reviewed"))
+        assert all(isinstance(d, str) and d for d in destinations)
+        assert provider.per_user or destinations, "configure a destination for the suite"
 
     def test_send_delivers_the_text(self, provider, delivered, notification):
         before = len(delivered())
@@ -312,3 +354,30 @@ class QuizGeneratorContract(_NamedProvider):
             assert set(question.correct) <= set(question.options)
             if question.type == "mcq_single":
                 assert len(question.correct) == 1 and len(question.options) >= 2
+
+
+class RecommenderContract(_NamedProvider):
+    """Supply ``provider``, ``session`` (a database session) and ``recommendation_request``:
+    a request for a learner your fixture gave something to recommend."""
+
+    interface = Recommender
+
+    def test_recommendations_are_well_formed(self, provider, session, recommendation_request):
+        found = provider.recommend(session, recommendation_request)
+        assert found, "the fixture's learner should get at least one recommendation"
+        assert len(found) <= recommendation_request.limit
+        for rec in found:
+            assert isinstance(rec, Recommendation)
+            assert 0 <= rec.score <= 1
+            assert rec.target and rec.title.strip()
+            assert rec.reason.strip(), "every recommendation says why"
+            json.dumps(dict(rec.evidence))  # the API sends the evidence as JSON
+
+    def test_targets_are_unique(self, provider, session, recommendation_request):
+        found = provider.recommend(session, recommendation_request)
+        keys = [(r.kind, r.target) for r in found]
+        assert len(keys) == len(set(keys))
+
+    def test_unknown_learner_gets_nothing(self, provider, session, recommendation_request):
+        request = RecommendationRequest(user_id=10**9, now=recommendation_request.now)
+        assert provider.recommend(session, request) == []

@@ -8,6 +8,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from ..models import Role
+from ..services import notifications as notifications_service
 from . import navigation, security, session_auth, themes
 from .navigation import NavItem
 
@@ -32,15 +33,29 @@ def init_app(app: Flask, lms: Platform) -> None:
             csrf.protect()
 
     themes.init_app(app, lms)
+    # Notification emails render in jobs, outside requests, through the same theme chain.
+    notifications_service.use_template_loader(lms, app.jinja_env.loader)
     security.init_app(app, lms)
     session_auth.init_app(app, lms)
     navigation.init_app(app, lms, core_nav_items)
 
-    from . import accounts, admin, learner, pages, quizzes, trainer
+    from . import (
+        accounts,
+        admin,
+        learner,
+        notifications,
+        pages,
+        payments,
+        quizzes,
+        trainer,
+        workspaces,
+    )
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(accounts.bp)
-    for blueprint in (learner.bp, quizzes.bp, trainer.bp, admin.bp):
+    app.register_blueprint(notifications.bp)
+    for blueprint in (learner.bp, quizzes.bp, trainer.bp, admin.bp, payments.bp,
+                      workspaces.bp):
         app.register_blueprint(blueprint)
     for _plugin, blueprint in lms.plugins.collect("lms_register_web_blueprints", lms=lms):
         app.register_blueprint(blueprint)
@@ -57,6 +72,7 @@ def core_nav_items(user) -> list[NavItem]:
              NavItem("Tracks", url_for("learner.catalogue"), order=10)]
     if user is not None:
         items.append(NavItem("Profile", url_for("accounts.profile"), order=90))
+        items.append(NavItem("Payments", url_for("payments_pages.receipts"), order=85))
         items.append(NavItem("Dashboard", url_for("learner.dashboard"), order=5))
         items.append(NavItem("Quizzes", url_for("quiz_pages.index"), order=20))
     items += [

@@ -23,7 +23,7 @@ from ..models import (
     Submission,
     User,
 )
-from ..services import learning, reviews, submissions
+from ..services import learning, recommendations, reviews, submissions
 from ..services.auth import invalid_field
 from ..services.permissions import Action, can
 from .accounts import _form_errors, _page
@@ -240,6 +240,7 @@ def dashboard():
         # Per bank, the service counts a streak; across banks the longest one is shown.
         streak=max((s["streak_days"] for _b, s in bank_stats), default=0),
         charts=_charts(session, user, bank_stats, now),
+        recommendations=recommendations.for_learner(lms, session, user, now),
     )
 
 

@@ -275,7 +275,8 @@ def result(attempt_id: int):
         "quizzes/result.html", attempt=attempt, quiz=quiz, questions=questions,
         # answer_text reads only ``options``, which a presented question has too.
         answers={q["id"]: answer_text(SimpleNamespace(options=q["options"]), q["answer"])
-                 for q in questions if q["answer"] is not None},
+                 # A code question's "answer" is its instructor tests: never shown as text.
+                 for q in questions if q["answer"] is not None and q["type"] != "code"},
         learner=names_of(session, [attempt.user_id]).get(attempt.user_id, ""))
 
 

@@ -1,8 +1,8 @@
 """Schemas and fields shared by several resources."""
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
-from ...db import utcnow
+from ...db import MAX_ID, utcnow
 
 
 class Text(fields.String):
@@ -15,10 +15,19 @@ class Text(fields.String):
         return text
 
 
+class Integer(fields.Integer):
+    """An integer the database's INTEGER columns can hold (32 bits on PostgreSQL): a bigger one
+    is a validation error naming the field, not an overflow in the database driver."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.validators.insert(0, validate.Range(min=-MAX_ID - 1, max=MAX_ID))
+
+
 class UserSchema(Schema):
     """What any client may see of a user: never a hash or a token."""
 
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     email = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
@@ -28,7 +37,7 @@ class UserSchema(Schema):
 class UserDetailSchema(UserSchema):
     timezone = fields.String(dump_only=True)
     email_verified = fields.Function(lambda u: u.email_verified_at is not None, dump_only=True)
-    trainer_id = fields.Integer(dump_only=True, allow_none=True)
+    trainer_id = Integer(dump_only=True, allow_none=True)
     # A lockout that has run out is no lock.
     locked = fields.Function(
         lambda u: u.locked_until is not None and u.locked_until > utcnow(), dump_only=True

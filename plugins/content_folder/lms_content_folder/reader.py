@@ -20,6 +20,7 @@ from lmscore.capabilities.content import (
     TrackSpec,
 )
 from lmscore.services.banks import item_problem
+from lmscore.services.code_grading import spec_problem
 
 NUMBERED = re.compile(r"^(\d{2,3})-([a-z0-9][a-z0-9-]*)$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -151,6 +152,34 @@ def _refuse_shared_numbers(paths: list[Path], what: str) -> None:
                                f"{number}", file=str(clash[1]))
 
 
+def inline_code_files(code: Any, base: Path, track_root: Path, file: Path) -> Any:
+    """A code answer (or a code deliverable's ``settings.code``) with ``tests_from`` and
+    ``files_from`` (paths relative to ``base``, inside the track folder) replaced by the files'
+    text under ``tests`` and ``files``, so edits to those files re-import the item."""
+    if not isinstance(code, dict) or not ({"tests_from", "files_from"} & set(code)):
+        return code
+    code = dict(code)
+    for source, target in (("tests_from", "tests"), ("files_from", "files")):
+        paths = code.pop(source, [])
+        paths = [paths] if isinstance(paths, str) else paths
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise ContentError(f"{source} is a path or a list of paths", file=str(file),
+                               field=source)
+        texts = dict(code.get(target) or {}) if isinstance(code.get(target), dict) else {}
+        if paths and isinstance(code.get(target), str):
+            raise ContentError(f"give {target} inline or with {source}, not both",
+                               file=str(file), field=source)
+        for relative in paths:
+            path = (base / relative).resolve()
+            if not path.is_relative_to(track_root.resolve()) or not path.is_file():
+                raise ContentError(f"{source}: {relative!r} is not a file inside the track "
+                                   "folder", file=str(file), field=source)
+            texts[path.name] = path.read_text(encoding="utf-8")
+        if paths:
+            code[target] = texts
+    return code
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 
@@ -190,6 +219,15 @@ def read_project(folder: Path) -> ProjectSpec:
                            file=str(path), line=_line_of(text, "number"), field="number")
     seen_keys: set[str] = set()
     for index, deliverable in enumerate(spec["deliverables"]):
+        settings = deliverable["settings"]
+        if "code" in settings or deliverable["grader"] == "code":
+            settings["code"] = inline_code_files(settings.get("code"), folder,
+                                                 folder.parent.parent, path)
+            problem = spec_problem(settings["code"])
+            if problem:
+                field = f"deliverables.{index}.settings"
+                raise ContentError(f"deliverable {deliverable['key']!r}: code: {problem}",
+                                   file=str(path), line=_line_of(text, "code"), field=field)
         if deliverable["key"] in seen_keys:
             field = f"deliverables.{index}.key"
             raise ContentError(f"deliverable key {deliverable['key']!r} is used twice",
@@ -228,9 +266,12 @@ def read_bank_file(path: Path) -> list[ItemSpec]:
             field, message = _first_problem(exc.messages)
             raise ContentError(f"item {position}: {message}", file=str(path),
                                field=field) from None
+        answer = item["answer"]
+        if item["type"] == "code":
+            answer = inline_code_files(answer, path.parent, path.parent.parent, path)
         spec = ItemSpec(
             external_id=item["id"], type=item["type"], prompt=item["question"],
-            options=item["options"], answer=item["answer"], explanation=item["explanation"],
+            options=item["options"], answer=answer, explanation=item["explanation"],
             difficulty=item["difficulty"], tags=tuple(item["tags"]), facet_path=facet_path,
         )
         problem = item_problem(spec)  # the same rules as every other importer

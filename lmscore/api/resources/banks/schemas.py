@@ -1,13 +1,15 @@
 from marshmallow import Schema, fields
 
+from ..schemas import Integer
+
 
 class BankSchema(Schema):
     code = fields.String()
     name = fields.String()
     track_code = fields.String(allow_none=True)
-    items = fields.Integer(metadata={"description": "Live (not archived) items"})
-    archived_items = fields.Integer()
-    facets = fields.Integer()
+    items = Integer(metadata={"description": "Live (not archived) items"})
+    archived_items = Integer()
+    facets = Integer()
 
 
 class ImportFailureSchema(Schema):
@@ -17,8 +19,8 @@ class ImportFailureSchema(Schema):
 
 
 class ImportReportSchema(Schema):
-    imported = fields.Integer()
-    updated = fields.Integer()
-    skipped = fields.Integer()
+    imported = Integer()
+    updated = Integer()
+    skipped = Integer()
     failed = fields.List(fields.Nested(ImportFailureSchema))
     warnings = fields.List(fields.String())

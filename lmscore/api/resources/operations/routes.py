@@ -7,6 +7,7 @@ from .... import current_platform
 from ....services.operations import job_failures_query, plugins_for
 from ...auth import auth_required, current_user
 from ...pagination import PageArgs, page_of, paginate
+from ..schemas import Integer
 
 blp = Blueprint("operations", __name__, url_prefix="/api/v1/admin",
                 description="Plugins and background jobs (admins)")
@@ -23,11 +24,11 @@ class PluginSchema(Schema):
 
 
 class JobFailureSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     actor = fields.String()
     message_id = fields.String()
     kwargs = fields.Dict()
-    retries = fields.Integer()
+    retries = Integer()
     error = fields.String()
     traceback = fields.String()
     failed_at = fields.DateTime()

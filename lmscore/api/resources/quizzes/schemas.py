@@ -1,7 +1,9 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ....db import MAX_ID
 from ....models import FeedbackTiming, QuizStatus
 from ....models.banks import ITEM_TYPES
+from ..schemas import Integer
 
 
 class QuestionInSchema(Schema):
@@ -21,15 +23,15 @@ class DrawSchema(Schema):
                         validate=validate.Length(min=1, max=20))
     facets = fields.List(fields.String(validate=validate.Length(min=1, max=420)),
                          load_default=list)
-    count = fields.Integer(required=True, validate=validate.Range(min=1, max=200))
+    count = Integer(required=True, validate=validate.Range(min=1, max=200))
 
 
 class QuizSettingsSchema(Schema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=20_000))
     track = fields.String(allow_none=True, validate=validate.Length(min=1, max=16))
-    time_limit_s = fields.Integer(allow_none=True, validate=validate.Range(min=30, max=86_400))
-    attempts_allowed = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100))
+    time_limit_s = Integer(allow_none=True, validate=validate.Range(min=30, max=86_400))
+    attempts_allowed = Integer(allow_none=True, validate=validate.Range(min=1, max=100))
     shuffle_questions = fields.Boolean()
     shuffle_options = fields.Boolean()
     pass_mark = fields.Float(validate=validate.Range(min=0, max=100))
@@ -38,7 +40,7 @@ class QuizSettingsSchema(Schema):
     available_until = fields.AwareDateTime(allow_none=True)
     draw = fields.Nested(DrawSchema, allow_none=True)
     questions = fields.List(fields.Nested(QuestionInSchema), validate=validate.Length(max=200))
-    item_ids = fields.List(fields.Integer(validate=validate.Range(min=1)),
+    item_ids = fields.List(Integer(validate=validate.Range(min=1, max=MAX_ID)),
                            validate=validate.Length(max=200))
 
 
@@ -53,20 +55,20 @@ class QuizUpdateSchema(QuizSettingsSchema):
 class GenerateSchema(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     prompt = fields.String(load_default="", validate=validate.Length(max=5000))
-    num_questions = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+    num_questions = Integer(required=True, validate=validate.Range(min=1, max=1000))
     generator = fields.String(load_default=None, allow_none=True)
     types = fields.List(fields.String(validate=validate.OneOf(["mcq_single", "mcq_multi"])),
                         load_default=lambda: ["mcq_single"], validate=validate.Length(min=1))
-    difficulty = fields.Integer(load_default=3, validate=validate.Range(min=1, max=5))
+    difficulty = Integer(load_default=3, validate=validate.Range(min=1, max=5))
     track = fields.String(load_default=None, allow_none=True)
 
 
 class QuestionOutSchema(Schema):
     """A quiz question for staff (with the answer)."""
 
-    id = fields.Integer()
-    position = fields.Integer()
-    item_id = fields.Integer(allow_none=True)
+    id = Integer()
+    position = Integer()
+    item_id = Integer(allow_none=True)
     type = fields.String()
     prompt = fields.String()
     options = fields.Dict()
@@ -77,14 +79,14 @@ class QuestionOutSchema(Schema):
 
 
 class QuizSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     title = fields.String()
     description = fields.String()
     track_code = fields.String(allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
+    owner_id = Integer(allow_none=True)
     status = fields.String()
-    time_limit_s = fields.Integer(allow_none=True)
-    attempts_allowed = fields.Integer(allow_none=True)
+    time_limit_s = Integer(allow_none=True)
+    attempts_allowed = Integer(allow_none=True)
     shuffle_questions = fields.Boolean()
     shuffle_options = fields.Boolean()
     pass_mark = fields.Float()
@@ -95,7 +97,7 @@ class QuizSchema(Schema):
     generator = fields.String(allow_none=True)
     generation_status = fields.String(allow_none=True)
     generation_error = fields.String(allow_none=True)
-    question_count = fields.Integer()
+    question_count = Integer()
     created_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
 
@@ -105,8 +107,8 @@ class QuizDetailSchema(QuizSchema):
 
 
 class AttemptQuestionSchema(Schema):
-    id = fields.Integer()
-    position = fields.Integer()
+    id = Integer()
+    position = Integer()
     type = fields.String()
     prompt = fields.String()
     options = fields.Method("ordered_options")
@@ -129,10 +131,10 @@ class AttemptQuestionSchema(Schema):
 
 
 class AttemptSchema(Schema):
-    id = fields.Integer()
-    quiz_id = fields.Integer()
-    user_id = fields.Integer()
-    number = fields.Integer()
+    id = Integer()
+    quiz_id = Integer()
+    user_id = Integer()
+    number = Integer()
     status = fields.String()
     started_at = fields.DateTime()
     deadline_at = fields.DateTime(allow_none=True)
@@ -162,7 +164,7 @@ class AnswerSaveSchema(Schema):
 
 
 class SavedAnswerSchema(Schema):
-    question_id = fields.Integer()
+    question_id = Integer()
     saved_at = fields.DateTime()
     correct = fields.Boolean(allow_none=True)
     feedback = fields.String(allow_none=True)
@@ -179,4 +181,4 @@ class QuizListArgs(Schema):
 
 
 class AttemptListArgs(Schema):
-    quiz_id = fields.Integer(validate=validate.Range(min=1))
+    quiz_id = Integer(validate=validate.Range(min=1))

@@ -7,6 +7,7 @@ from .... import current_platform
 from ....db import utcnow
 from ....services import reviews
 from ...auth import auth_required, current_user
+from ..schemas import Integer
 
 blp = Blueprint("reviews", __name__, url_prefix="/api/v1/reviews",
                 description="Spaced-repetition reviews")
@@ -14,17 +15,17 @@ blp = Blueprint("reviews", __name__, url_prefix="/api/v1/reviews",
 
 class NextArgs(Schema):
     bank = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    limit = Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
 class ReviewItemSchema(Schema):
     """An item as a learner sees it before answering: never the answer."""
 
-    id = fields.Integer()
+    id = Integer()
     type = fields.String()
     prompt = fields.String()
     options = fields.Dict(keys=fields.String(), values=fields.String())
-    difficulty = fields.Integer()
+    difficulty = Integer()
     tags = fields.List(fields.String())
     facet = fields.Function(lambda item: item.facet.path)
 
@@ -35,14 +36,14 @@ class NextSchema(Schema):
 
 
 class AnswerSchema(Schema):
-    item_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    item_id = Integer(required=True, validate=validate.Range(min=1))
     client_attempt_id = fields.String(required=True, validate=validate.Length(min=8, max=64))
     rating = fields.String(validate=validate.OneOf(["again", "hard", "good", "easy"]))
     selected = fields.List(fields.String(validate=validate.Length(max=10)),
                            validate=validate.Length(max=10))
     text = fields.String(validate=validate.Length(max=10_000))
     value = fields.Float(allow_nan=False)
-    elapsed_ms = fields.Integer(validate=validate.Range(min=0, max=86_400_000))
+    elapsed_ms = Integer(validate=validate.Range(min=0, max=86_400_000))
 
     @validates_schema
     def rating_or_answer(self, data, **_):
@@ -53,7 +54,7 @@ class AnswerSchema(Schema):
 
 
 class ReviewResultSchema(Schema):
-    item_id = fields.Integer()
+    item_id = Integer()
     correct = fields.Boolean(allow_none=True)
     rating = fields.String()
     due_at = fields.String()
@@ -65,7 +66,7 @@ class ReviewResultSchema(Schema):
 
 
 class PreviewArgs(Schema):
-    item_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    item_id = Integer(required=True, validate=validate.Range(min=1))
 
 
 class StatsArgs(Schema):

@@ -39,8 +39,10 @@ def _submission_input():
     try:
         data = SubmissionCreateSchema().load(raw)
     except ValidationError as exc:
-        raise ValidationFailed("Invalid input: " + ", ".join(sorted(exc.messages)) + ".",
-                               details={"fields": exc.messages}) from None
+        # A form may carry odd field names (even none): keys as text, so they sort and dump.
+        fields = {str(name): problems for name, problems in exc.messages.items()}
+        raise ValidationFailed("Invalid input: " + ", ".join(sorted(fields)) + ".",
+                               details={"fields": fields}) from None
     file = (upload.stream, upload.filename or "") if upload else None
     return submissions.SubmissionInput(**data), file
 

@@ -2,18 +2,19 @@ from marshmallow import Schema, fields, validate
 
 from ....markdown import render
 from ....models import ReviewDecision, SubmissionStatus
+from ..schemas import Integer
 
 
 class SubmissionCreateSchema(Schema):
-    deliverable_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    deliverable_id = Integer(required=True, validate=validate.Range(min=1))
     text = fields.String(validate=validate.Length(max=200_000))
     url = fields.String(validate=validate.Length(max=2000))
     draft = fields.Boolean(load_default=False)
 
 
 class ReviewSchema(Schema):
-    id = fields.Integer(dump_only=True)
-    reviewer_id = fields.Integer(dump_only=True, allow_none=True)
+    id = Integer(dump_only=True)
+    reviewer_id = Integer(dump_only=True, allow_none=True)
     decision = fields.String(dump_only=True)
     feedback_markdown = fields.String(dump_only=True)
     feedback_html = fields.Function(lambda r: str(render(r.feedback_markdown)), dump_only=True)
@@ -30,17 +31,17 @@ class ReviewCreateSchema(Schema):
 
 
 class SubmissionSchema(Schema):
-    id = fields.Integer()
-    user_id = fields.Integer()
-    deliverable_id = fields.Integer()
+    id = Integer()
+    user_id = Integer()
+    deliverable_id = Integer()
     deliverable_title = fields.Function(lambda s: s.deliverable.title)
     project_id = fields.Function(lambda s: s.deliverable.project_id)
-    attempt = fields.Integer()
+    attempt = Integer()
     status = fields.String()
     text = fields.String(allow_none=True)
     url = fields.String(allow_none=True)
     file_name = fields.String(allow_none=True)
-    file_size = fields.Integer(allow_none=True)
+    file_size = Integer(allow_none=True)
     score = fields.Float(allow_none=True)
     auto_grade = fields.Dict(allow_none=True)
     created_at = fields.DateTime()

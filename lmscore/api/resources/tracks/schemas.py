@@ -3,6 +3,7 @@ from marshmallow.utils import get_value
 
 from ....markdown import render
 from ....models import DeliverableKind, ProjectType
+from ..schemas import Integer
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,99}$", error="Use lower-case letters, digits and -.")
 TITLE = validate.Length(min=1, max=200)
@@ -16,23 +17,23 @@ def _archived(row) -> bool:
 
 
 class ProjectSummarySchema(Schema):
-    id = fields.Integer()
-    number = fields.Integer()
+    id = Integer()
+    number = Integer()
     slug = fields.String()
     title = fields.String()
     type = fields.String()
     summary = fields.String()
     tech_stack = fields.List(fields.String())
-    prerequisites = fields.List(fields.Integer())
-    estimated_hours = fields.Integer(allow_none=True)
+    prerequisites = fields.List(Integer())
+    estimated_hours = Integer(allow_none=True)
 
 
 class TrackSchema(Schema):
     code = fields.String()
     name = fields.String()
     description = fields.String()
-    duration_weeks = fields.Integer(allow_none=True)
-    price_minor = fields.Integer()
+    duration_weeks = Integer(allow_none=True)
+    price_minor = Integer()
     currency = fields.String()
     #: The content source that owns the track; "" when it was created through the API.
     source = fields.String()
@@ -43,17 +44,17 @@ class TrackDetailSchema(TrackSchema):
 
 
 class StepSchema(Schema):
-    id = fields.Integer()
-    number = fields.Integer()
+    id = Integer()
+    number = Integer()
     title = fields.String()
-    estimated_minutes = fields.Integer(allow_none=True)
+    estimated_minutes = Integer(allow_none=True)
     body_markdown = fields.String()
     body_html = fields.Function(lambda step: str(render(get_value(step, "body_markdown"))))
     completed = fields.Boolean()
 
 
 class DeliverableSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     key = fields.String()
     title = fields.String()
     kind = fields.String()
@@ -64,10 +65,10 @@ class DeliverableSchema(Schema):
 
 class MyProjectStatusSchema(Schema):
     status = fields.String()
-    percent = fields.Integer()
-    steps_done = fields.Integer()
-    steps_total = fields.Integer()
-    time_spent_s = fields.Integer()
+    percent = Integer()
+    steps_done = Integer()
+    steps_total = Integer()
+    time_spent_s = Integer()
 
 
 class ProjectDetailSchema(ProjectSummarySchema):
@@ -80,7 +81,7 @@ class ProjectDetailSchema(ProjectSummarySchema):
 
 
 class EnrolmentSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     track_code = fields.Function(lambda e: e.track.code)
     track_name = fields.Function(lambda e: e.track.name)
     status = fields.String()
@@ -90,7 +91,7 @@ class EnrolmentSchema(Schema):
 
 
 class StepCompleteSchema(Schema):
-    time_spent_s = fields.Integer(load_default=0, validate=validate.Range(min=0, max=604_800))
+    time_spent_s = Integer(load_default=0, validate=validate.Range(min=0, max=604_800))
 
 
 class ProjectProgressSchema(MyProjectStatusSchema):
@@ -103,9 +104,9 @@ class TrackProgressSchema(Schema):
     track_code = fields.Function(lambda t: t.track.code)
     track_name = fields.Function(lambda t: t.track.name)
     enrolment_status = fields.Function(lambda t: t.enrolment.status if t.enrolment else None)
-    percent = fields.Integer()
+    percent = Integer()
     completed = fields.Boolean()
-    time_spent_s = fields.Integer()
+    time_spent_s = Integer()
     projects = fields.List(fields.Nested(ProjectProgressSchema))
 
 
@@ -117,8 +118,8 @@ class TrackProgressSchema(Schema):
 class TrackUpdateSchema(Schema):
     name = fields.String(validate=TITLE)
     description = fields.String(validate=validate.Length(max=20_000))
-    duration_weeks = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=520))
-    price_minor = fields.Integer(validate=validate.Range(min=0, max=100_000_000))
+    duration_weeks = Integer(allow_none=True, validate=validate.Range(min=1, max=520))
+    price_minor = Integer(validate=validate.Range(min=0, max=100_000_000))
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="e.g. EUR"))
     archived = fields.Boolean()
 
@@ -138,24 +139,24 @@ class AdminTrackSchema(TrackSchema):
 
 
 class ProjectUpdateSchema(Schema):
-    number = fields.Integer(validate=validate.Range(min=1, max=999))
+    number = Integer(validate=validate.Range(min=1, max=999))
     title = fields.String(validate=TITLE)
     slug = fields.String(validate=SLUG)
     type = fields.String(validate=validate.OneOf([t.value for t in ProjectType]))
     summary = fields.String(validate=validate.Length(max=20_000))
     tech_stack = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
                              validate=validate.Length(max=30))
-    prerequisites = fields.List(fields.Integer(validate=validate.Range(min=1)),
+    prerequisites = fields.List(Integer(validate=validate.Range(min=1)),
                                 validate=validate.Length(max=50))
     github_template_repo = fields.String(allow_none=True, validate=validate.Regexp(
         r"^[\w.-]+/[\w.-]+$", error="owner/repository"
     ))
-    estimated_hours = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=1000))
+    estimated_hours = Integer(allow_none=True, validate=validate.Range(min=1, max=1000))
     archived = fields.Boolean()
 
 
 class ProjectCreateSchema(ProjectUpdateSchema):
-    number = fields.Integer(required=True, validate=validate.Range(min=1, max=999))
+    number = Integer(required=True, validate=validate.Range(min=1, max=999))
     title = fields.String(required=True, validate=TITLE)
 
     class Meta:
@@ -169,16 +170,16 @@ class AdminProjectSchema(ProjectSummarySchema):
 
 
 class StepUpdateSchema(Schema):
-    number = fields.Integer(validate=validate.Range(min=1, max=999))
+    number = Integer(validate=validate.Range(min=1, max=999))
     title = fields.String(validate=TITLE)
     slug = fields.String(validate=SLUG)
     body_markdown = fields.String(validate=LONG_TEXT)
-    estimated_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=6000))
+    estimated_minutes = Integer(allow_none=True, validate=validate.Range(min=1, max=6000))
     archived = fields.Boolean()
 
 
 class StepCreateSchema(StepUpdateSchema):
-    number = fields.Integer(required=True, validate=validate.Range(min=1, max=999))
+    number = Integer(required=True, validate=validate.Range(min=1, max=999))
     title = fields.String(required=True, validate=TITLE)
     body_markdown = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
 
@@ -187,7 +188,7 @@ class StepCreateSchema(StepUpdateSchema):
 
 
 class AdminStepSchema(StepSchema):
-    project_id = fields.Integer()
+    project_id = Integer()
     slug = fields.String()
     archived = fields.Function(_archived)
 
@@ -216,6 +217,6 @@ class DeliverableCreateSchema(DeliverableUpdateSchema):
 
 
 class AdminDeliverableSchema(DeliverableSchema):
-    project_id = fields.Integer()
+    project_id = Integer()
     settings = fields.Dict()
     archived = fields.Function(_archived)

@@ -1,7 +1,8 @@
 from marshmallow import Schema, fields, validate
 
+from ....db import MAX_ID
 from ....models import Role
-from ..schemas import Text
+from ..schemas import Integer, Text
 
 ROLES = validate.OneOf([r.value for r in Role])
 
@@ -23,6 +24,6 @@ class UserListArgs(Schema):
 
 
 class TrainerAssignmentSchema(Schema):
-    trainer_id = fields.Integer(
-        required=True, allow_none=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1)
+    trainer_id = Integer(
+        required=True, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
     )

@@ -1,0 +1,75 @@
+"""Recommendations for a learner: every registered recommender is asked, and their results
+merged. Rank = provider score × the provider's ``[recommendations] weights`` entry (default
+1; 0 skips the provider). One (kind, target) recommended by several providers is shown once,
+with the best weighted score, its reason and evidence, and the other providers named."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from ..capabilities import Recommendation, RecommendationRequest
+from ..models import User
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RankedRecommendation:
+    recommendation: Recommendation
+    provider: str
+    weight: float
+    #: provider score × weight: what the list is sorted by.
+    score: float
+    #: Other providers that recommended the same thing.
+    also_from: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.recommendation
+        return {"kind": r.kind.value, "target": r.target, "title": r.title, "url": r.url,
+                "score": round(self.score, 4), "provider": self.provider,
+                "provider_score": round(r.score, 4), "weight": self.weight,
+                "reason": r.reason, "evidence": dict(r.evidence),
+                "also_from": list(self.also_from)}
+
+
+def for_learner(lms: Platform, session: Session, user: User, now: datetime,
+                limit: int | None = None) -> list[RankedRecommendation]:
+    """The merged, ranked recommendations for ``user`` (at most ``limit``, default
+    ``[recommendations] limit``). A recommender that raises is logged and skipped: one broken
+    provider must not take the dashboard down."""
+    settings = lms.settings.recommendations
+    limit = limit or settings.limit
+    request = RecommendationRequest(user_id=user.id, now=now, limit=limit)
+    best: dict[tuple[str, str], RankedRecommendation] = {}
+    supporters: dict[tuple[str, str], list[str]] = {}
+    for recommender in lms.recommenders:
+        weight = settings.weight(recommender.name)
+        if weight == 0:
+            continue
+        try:
+            found = recommender.recommend(session, request)
+        except Exception:
+            log.exception("recommender %r failed for user %s", recommender.name, user.id)
+            continue
+        for rec in found:
+            key = (rec.kind.value, rec.target)
+            ranked = RankedRecommendation(rec, recommender.name, weight,
+                                          max(0.0, min(1.0, rec.score)) * weight)
+            supporters.setdefault(key, []).append(recommender.name)
+            if key not in best or ranked.score > best[key].score:
+                best[key] = ranked
+    merged = [
+        RankedRecommendation(r.recommendation, r.provider, r.weight, r.score,
+                             tuple(p for p in supporters[key] if p != r.provider))
+        for key, r in best.items()
+    ]
+    merged.sort(key=lambda r: (-r.score, r.recommendation.kind.value, r.recommendation.target))
+    return merged[:limit]

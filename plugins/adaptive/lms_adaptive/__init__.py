@@ -1,0 +1,1 @@
+"""lmscore adaptive learning plugin (id ``adaptive``)."""

@@ -1,0 +1,1 @@
+"""Slack notifications for lmscore: incoming webhooks, one per institution channel."""

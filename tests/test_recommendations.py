@@ -1,0 +1,204 @@
+"""Recommendations: the capability hook, the core's default recommender, merging with weights,
+the API and the dashboard's "why am I seeing this"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from test_web_pages import assert_no_inline_script
+from tracks_fixture import write_bank, write_track
+
+from lmscore import hookimpl
+from lmscore.capabilities import (
+    Recommendation,
+    RecommendationKind,
+    RecommendationRequest,
+    Recommender,
+)
+from lmscore.db import utcnow
+from lmscore.defaults.recommendations import CoreRecommender
+from lmscore.errors import StartupError
+from lmscore.models import CardState, Item
+from lmscore.services import content, learning, recommendations, reviews
+from lmscore.testing import ApiClient
+from lmscore.testing.contracts import RecommenderContract
+from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def lms_config(tmp_path):
+    root = tmp_path / "content"
+    write_bank(write_track(root, "TT"))
+    return {"plugins": {"enabled": ["content_folder"],
+                        "content_folder": {"folders": [str(root)]}}}
+
+
+@pytest.fixture
+def learner(app, lms, make_user):
+    with app.app_context():
+        assert not any(r.error for r in content.sync(lms, lms.db.session))
+    user = make_user("student", name="Rea Learner")
+    learning.enrol(lms, lms.db.session, user, "TT")
+    return user
+
+
+def review_one(lms, user, *, correct: bool, at) -> None:
+    session = lms.db.session
+    item_id = session.scalar(select(Item.id).where(Item.external_id == "tt-q-001"))
+    reviews.answer(lms, session, user, reviews.ReviewInput(
+        item_id=item_id, client_attempt_id=f"rec-{at.timestamp()}",
+        selected=("A",) if correct else ("B",)), at)
+
+
+class QuizOfTheWeek(Recommender):
+    """A throwaway recommender: one quiz recommendation with a fixed score."""
+
+    name = "weekly_quiz"
+
+    def __init__(self, score=0.9, target="quiz:1"):
+        self.score = score
+        self.target = target
+
+    def recommend(self, session, request):
+        return [Recommendation(RecommendationKind.QUIZ, self.target, "Quiz of the week",
+                               self.score, "Everyone in your cohort takes it this week.",
+                               {"cohort_takers": 12}, url="/quizzes/1")]
+
+
+class Broken(Recommender):
+    name = "broken"
+
+    def recommend(self, session, request):
+        raise RuntimeError("boom")
+
+
+def plugin_with(*recommenders):
+    class Plugin:
+        @hookimpl
+        def lms_register_recommenders(self, lms):
+            return list(recommenders)
+
+    return Plugin()
+
+
+def test_hook_lms_register_recommenders(app_factory, make_user, lms_config):
+    app = app_factory(plugins={"weekly": plugin_with(QuizOfTheWeek())})
+    lms = app.extensions["lmscore"]
+    assert lms.recommenders.names() == ["core", "weekly_quiz"]
+    assert lms.recommenders.owner("weekly_quiz") == "weekly"
+    user = make_user("student")
+    body = ApiClient(app, user).get("/api/v1/recommendations/me").json
+    assert body["items"] == [{
+        "kind": "quiz", "target": "quiz:1", "title": "Quiz of the week", "url": "/quizzes/1",
+        "score": 0.9, "provider": "weekly_quiz", "provider_score": 0.9, "weight": 1.0,
+        "reason": "Everyone in your cohort takes it this week.",
+        "evidence": {"cohort_takers": 12}, "also_from": [],
+    }]
+
+
+def test_weights_rank_and_switch_off_providers(app_factory, make_user, lms_config):
+    plugins = {"weekly": plugin_with(QuizOfTheWeek(0.9, "quiz:1")),
+               "other": plugin_with(type("Other", (QuizOfTheWeek,), {"name": "other"})(
+                   0.5, "quiz:2"))}
+    app = app_factory({"recommendations": {"weights": {"weekly_quiz": 0.5, "other": 1.5}}},
+                      plugins=plugins)
+    lms = app.extensions["lmscore"]
+    user = make_user("student")
+    with app.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, user, utcnow())
+    assert [(r.provider, r.recommendation.target, r.score) for r in ranked] == [
+        ("other", "quiz:2", 0.75), ("weekly_quiz", "quiz:1", 0.45)]
+
+    off = app_factory({"recommendations": {"weights": {"weekly_quiz": 0}}}, plugins=plugins)
+    lms = off.extensions["lmscore"]
+    with off.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, user, utcnow())
+    assert [r.provider for r in ranked] == ["other"]
+
+
+def test_same_target_from_two_providers_is_merged(app_factory, make_user, lms_config):
+    twin = type("Twin", (QuizOfTheWeek,), {"name": "twin"})(0.6, "quiz:1")
+    app = app_factory(plugins={"weekly": plugin_with(QuizOfTheWeek(0.9), twin)})
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, make_user("student"), utcnow())
+    assert len(ranked) == 1
+    assert (ranked[0].provider, ranked[0].also_from) == ("weekly_quiz", ("twin",))
+
+
+def test_a_failing_recommender_is_skipped(app_factory, make_user, lms_config, caplog):
+    app = app_factory(plugins={"weekly": plugin_with(Broken(), QuizOfTheWeek())})
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, make_user("student"), utcnow())
+    assert [r.provider for r in ranked] == ["weekly_quiz"]
+    assert "recommender 'broken' failed" in caplog.text
+
+
+def test_weight_for_an_unknown_recommender_stops_start_up(app_factory, lms_config):
+    with pytest.raises(StartupError, match="recommendations.weights .* names 'nope'"):
+        app_factory({"recommendations": {"weights": {"nope": 2}}})
+
+
+def test_core_recommends_next_step_then_due_reviews(lms, learner, app):
+    now = utcnow()
+    with app.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, learner, now)
+        assert [r.recommendation.kind for r in ranked] == [RecommendationKind.NEXT_STEP]
+        step = ranked[0].recommendation
+        assert step.title == "TT · Project 1: Step 1.1"
+        assert step.reason == "You have done 0 of 2 steps of project 1."
+        assert step.evidence["steps_total"] == 2
+
+        review_one(lms, learner, correct=False, at=now - timedelta(days=2))
+        ranked = recommendations.for_learner(lms, lms.db.session, learner, now)
+    # One due card ranks under the next step (0.51 < 0.7); many would rank above it.
+    assert [r.recommendation.kind for r in ranked] == [RecommendationKind.NEXT_STEP,
+                                                       RecommendationKind.REVIEW_DUE]
+    due = ranked[1].recommendation
+    assert due.target == "bank:TT" and ranked[1].score == 0.51
+    assert due.evidence["due"] == 1 and due.evidence["days_waited"] == 2
+    assert "1 review due" in due.reason and "waited 2 days" in due.reason
+
+
+def test_core_gives_staff_nothing(lms, app, make_user):
+    with app.app_context():
+        assert recommendations.for_learner(lms, lms.db.session, make_user("trainer"),
+                                           utcnow()) == []
+
+
+def test_api_limit_is_validated(api_client, learner):
+    api = api_client(learner)
+    assert len(api.get("/api/v1/recommendations/me?limit=1").json["items"]) == 1
+    bad = api.get("/api/v1/recommendations/me?limit=0")
+    assert bad.status_code == 422 and "limit" in str(bad.json["error"])
+
+
+def test_dashboard_explains_each_recommendation(web, learner, lms):
+    web.sign_in(learner.email, DEFAULT_PASSWORD)
+    html = web.get("/dashboard").text
+    assert "Recommended for you" in html
+    assert "<summary>Why am I seeing this?</summary>" in html
+    assert "You have done 0 of 2 steps of project 1." in html
+    assert "steps total" in html  # the evidence table
+    assert_no_inline_script(html)
+
+
+class TestCoreRecommenderContract(RecommenderContract):
+    @pytest.fixture
+    def provider(self):
+        return CoreRecommender()
+
+    @pytest.fixture
+    def session(self, lms, app):
+        with app.app_context():
+            yield lms.db.session
+
+    @pytest.fixture
+    def recommendation_request(self, learner, lms):
+        card_due = utcnow()
+        review_one(lms, learner, correct=False, at=card_due - timedelta(hours=1))
+        assert lms.db.session.scalar(select(CardState.id)) is not None
+        return RecommendationRequest(user_id=learner.id, now=card_due, limit=5)
