@@ -125,10 +125,24 @@ class QuizGenerated(Event):
     error: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class NotificationRequested(Event):
+    """A plugin asked for a notification of one of its registered kinds
+    (``lmscore.services.notifications.notify``)."""
+
+    name: ClassVar[str] = "notification_requested"
+    kind: str
+    #: The recipient when the kind has no recipient resolver of its own.
+    user_id: int | None
+    #: JSON values the kind's context (or, without one, its templates) gets.
+    values: dict[str, Any]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
         UserRegistered, EnrolmentChanged, SubmissionCreated, SubmissionReviewed, QuizSubmitted,
         ReviewAnswered, PaymentSucceeded, PaymentRefunded, WorkspaceChanged, QuizGenerated,
+        NotificationRequested,
     )
 }

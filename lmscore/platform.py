@@ -13,6 +13,7 @@ from .capabilities import (
     ContentSource,
     Grader,
     NotificationChannel,
+    NotificationKind,
     PaymentProvider,
     QuizGenerator,
     Recommender,
@@ -28,6 +29,7 @@ from .jobs import JobQueue, JobSpec, PeriodicJob
 from .mail import Mailer
 from .plugins import PluginHost
 from .services import events as outbox
+from .services import notifications
 from .storage import FileStore
 
 #: registration hook → (registry attribute, capability label, interface)
@@ -42,6 +44,9 @@ CAPABILITIES: dict[str, tuple[str, str, type]] = {
     "lms_register_payment_providers": ("payment_providers", "payment provider", PaymentProvider),
     "lms_register_notification_channels": (
         "notification_channels", "notification channel", NotificationChannel,
+    ),
+    "lms_register_notification_kinds": (
+        "notification_kinds", "notification kind", NotificationKind,
     ),
     "lms_register_recommenders": ("recommenders", "recommender", Recommender),
     "lms_register_sandboxes": ("sandboxes", "sandbox", Sandbox),
@@ -68,6 +73,7 @@ class Platform:
     workspace_backends: Registry[WorkspaceBackend]
     payment_providers: Registry[PaymentProvider]
     notification_channels: Registry[NotificationChannel]
+    notification_kinds: Registry[NotificationKind]
     recommenders: Registry[Recommender]
     sandboxes: Registry[Sandbox]
 
@@ -81,6 +87,7 @@ class Platform:
                 registry.add(provider, plugin)
                 self.provided.setdefault(plugin, []).append(Provided(label, provider.name))
             setattr(self, attr, registry)
+        notifications.check_plugin_kinds(self.notification_kinds)
         self._check_choices()
 
         self.db = Database(

@@ -218,6 +218,18 @@ def github_project(c: Context, *, started: bool = False) -> str:
     return f"/api/v1/github/projects/{project.id}/repository"
 
 
+def waiver_url(c: Context) -> str:
+    """A project that needs the matrix project, and a learner: assigned to the caller when the
+    caller is a trainer (trainers waive prerequisites for their own learners only)."""
+    session = c.lms.db.session
+    second = Project(track=c.track(), number=2, slug="p2", title="P2", prerequisites=[1])
+    session.add(second)
+    session.commit()
+    mine = c.me is not None and c.me.role == Role.TRAINER
+    learner = c.make_user("student", trainer_id=c.me.id if mine else None)
+    return f"/api/v1/users/{learner.id}/waivers/{second.id}"
+
+
 ENDPOINTS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/register"): Case(
         lambda c: ("/api/v1/auth/register",
@@ -251,6 +263,10 @@ ENDPOINTS: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/users/<int:user_id>/trainer"): Case(
         lambda c: (f"/api/v1/users/{c.make_user().id}/trainer",
                    {"trainer_id": c.make_user("trainer").id}), admins()),
+    ("PUT", "/api/v1/users/<int:user_id>/waivers/<int:project_id>"): Case(
+        lambda c: (waiver_url(c), {"reason": "Ready for it."}), staff()),
+    ("DELETE", "/api/v1/users/<int:user_id>/waivers/<int:project_id>"): Case(
+        lambda c: (waiver_url(c), None), staff()),
     ("GET", "/api/v1/admin/plugins"): Case(lambda c: ("/api/v1/admin/plugins", None), admins()),
     ("GET", "/api/v1/admin/jobs/failures"): Case(
         lambda c: ("/api/v1/admin/jobs/failures", None), admins()),
@@ -464,6 +480,7 @@ ISSUE_TABLE = [
     ((Action.DELETE_ANY_QUIZ,), {"admin", "superadmin"}),
     ((Action.SUBMIT_WORK,), {"student", "superadmin"}),
     ((Action.REVIEW_SUBMISSIONS,), {"trainer", "admin", "superadmin"}),
+    ((Action.WAIVE_PREREQUISITES,), {"trainer", "admin", "superadmin"}),
     ((Action.EDIT_TRACKS,), {"admin", "superadmin"}),
     ((Action.LAUNCH_OWN_WORKSPACE,), {"student", "trainer", "admin", "superadmin"}),
     ((Action.MANAGE_WORKSPACES,), {"admin", "superadmin"}),

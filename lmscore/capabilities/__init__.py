@@ -2,7 +2,7 @@
 
 from .content import ContentError, ContentSource, TrackSpec
 from .grading import Answer, GradableItem, Grader, GradeResult
-from .notifications import Notification, NotificationChannel
+from .notifications import Notification, NotificationChannel, NotificationKind
 from .payments import (
     CheckoutRequest,
     CheckoutResult,
@@ -44,7 +44,8 @@ from .workspaces import (
 __all__ = [
     "Answer", "CardState", "CheckoutRequest", "CheckoutResult", "ContentError", "ContentSource",
     "GeneratedQuestion", "GenerationError", "GenerationRequest", "GradableItem", "GradeResult",
-    "Grader", "Notification", "NotificationChannel", "PaymentProvider", "PaymentStatus",
+    "Grader", "Notification", "NotificationChannel", "NotificationKind",
+    "PaymentProvider", "PaymentStatus",
     "QuizGenerator", "Rating", "Recommendation", "RecommendationKind", "RecommendationRequest",
     "Recommender", "RefundResult", "Registry", "Scheduler", "TrackSpec",
     "LimitHit", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult", "SandboxRun",

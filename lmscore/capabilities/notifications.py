@@ -11,9 +11,15 @@ Two kinds of channel:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ..events import NotificationRequested
+    from ..models import User
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,33 @@ class NotificationChannel(ABC):
     @abstractmethod
     def send(self, notification: Notification) -> None:
         """Deliver or raise. Called from a job, so raising leads to a retry with backoff."""
+
+
+@dataclass(frozen=True)
+class NotificationKind:
+    """A plugin's own kind of notification (``lms_register_notification_kinds``).
+
+    The plugin asks for one with ``lmscore.services.notifications.notify(lms, session, name,
+    user_id=…, **values)`` in the transaction of the change it is about; the core then routes
+    it like its own kinds: each recipient's preference (at once, daily digest, off), the
+    unsubscribe link, site channels' ``destinations(name)``, retries and the delivery log.
+    """
+
+    #: Unique among every kind, the core's included: ``[a-z][a-z0-9_]*``, at most 64
+    #: characters. Start it with the plugin id (``adaptive_weekly_path``).
+    name: str
+    #: Shown on the notification settings page (``/profile/notifications``).
+    label: str
+    #: Template path without suffix, in the plugin's namespace:
+    #: ``lms_<plugin>/notifications/<x>`` → ``<x>.subject.txt``, ``<x>.txt`` and ``<x>.html``.
+    templates: str
+    #: ``immediate``, ``digest`` or ``off`` for users who have not chosen.
+    default_mode: str = "immediate"
+    #: Roles offered this kind in their settings; recipients with another role are skipped.
+    roles: frozenset[str] = frozenset({"student", "trainer", "admin", "superadmin"})
+    #: Who receives it: ``(session, request) -> users``. None: the request's ``user_id``.
+    recipients: Callable[[Session, NotificationRequested], Sequence[User]] | None = None
+    #: The templates' values: ``(session, request) -> dict``, or None when what the
+    #: notification is about is gone (nothing is sent). None: the request's ``values``.
+    #: A ``link_path`` value (``/adaptive/path``) becomes the absolute ``link``.
+    context: Callable[[Session, NotificationRequested], dict[str, Any] | None] | None = None

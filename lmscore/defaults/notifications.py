@@ -107,3 +107,8 @@ def lms_on_workspace_changed(lms, event):
 @hookimpl
 def lms_on_quiz_generated(lms, event):
     _route_after_commit(lms, event)
+
+
+@hookimpl
+def lms_on_notification_requested(lms, event):
+    _route_after_commit(lms, event)

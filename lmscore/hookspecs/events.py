@@ -67,3 +67,9 @@ def lms_on_workspace_changed(lms: Platform, event: events.WorkspaceChanged) -> N
 @hookspec
 def lms_on_quiz_generated(lms: Platform, event: events.QuizGenerated) -> None:
     """Called after a quiz generator finished a requested quiz (``status`` ready or failed)."""
+
+
+@hookspec
+def lms_on_notification_requested(lms: Platform, event: events.NotificationRequested) -> None:
+    """Called after a plugin asked for a notification of one of its kinds (the core routes it
+    to its recipients)."""

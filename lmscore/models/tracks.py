@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .users import User
 
 
 class Track(Base):
@@ -220,3 +223,28 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
+
+
+class PrerequisiteWaiver(Base):
+    """A learner may start ``project`` although its prerequisite projects are not completed
+    (a trainer judged them ready, or a placement test did). It opens the project; it never
+    marks anything completed, and projects that need this one still wait for it."""
+
+    __tablename__ = "prerequisite_waivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    #: The trainer or admin who granted it; None when the system did (e.g. a plugin's rule).
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: "trainer" for staff decisions, else the id of the plugin that granted it.
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # Joined: the learner's pages show who unlocked a project without another query.
+    granted_by: Mapped[User | None] = relationship(foreign_keys=[granted_by_id], lazy="joined")
+
+    __table_args__ = (UniqueConstraint("user_id", "project_id"),)

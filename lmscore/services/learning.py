@@ -6,7 +6,9 @@ learners enrolled (active or completed) in the track, and for trainers and admin
 Project status for a learner, in order of precedence:
 - ``completed``: every required deliverable has an approved submission (a project without
   required deliverables: every step completed);
-- ``locked``: a prerequisite project is not completed;
+- ``locked``: a prerequisite project is not completed, and no prerequisite waiver opens the
+  project to this learner (a waiver never completes anything: projects that need this one
+  still wait for it);
 - ``submitted``: every required deliverable is approved or awaiting review;
 - ``in_progress``: a step is completed or something was submitted;
 - ``not_started``.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..capabilities import PaymentStatus
@@ -31,6 +34,7 @@ from ..models import (
     Deliverable,
     Enrolment,
     EnrolmentStatus,
+    PrerequisiteWaiver,
     Project,
     Role,
     Step,
@@ -41,6 +45,7 @@ from ..models import (
     User,
 )
 from . import events
+from .audit import audit, required_reason
 from .permissions import Action, can, require
 
 if TYPE_CHECKING:
@@ -185,6 +190,9 @@ class ProjectProgress:
     steps_total: int
     time_spent_s: int
     completed_step_ids: set[int] = field(default_factory=set)
+    #: The waiver that opens this project although a prerequisite is not completed (None
+    #: when the prerequisites are met, or the project is completed).
+    unlocked_by: PrerequisiteWaiver | None = None
 
 
 @dataclass
@@ -251,6 +259,9 @@ def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[T
     enrolments = {e.track_id: e for e in session.scalars(select(Enrolment).where(
         Enrolment.user_id == user.id, Enrolment.track_id.in_([t.id for t in tracks])
     ))}
+    waivers = {w.project_id: w for w in session.scalars(select(PrerequisiteWaiver).where(
+        PrerequisiteWaiver.user_id == user.id, PrerequisiteWaiver.project_id.in_(project_ids)
+    ))}
 
     steps_by_project: dict[int, list[int]] = defaultdict(list)
     for step_id, project_id in steps:
@@ -262,13 +273,16 @@ def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[T
     by_track: dict[int, list[ProjectProgress]] = defaultdict(list)
     status_by_number: dict[tuple[int, int], str] = {}
     for project in projects:  # in number order per track: prerequisites come first
+        unmet = any(status_by_number.get((project.track_id, n)) != "completed"
+                    for n in project.prerequisites)
+        waiver = waivers.get(project.id) if unmet else None
         progress = _project_progress(
             project, steps_by_project[project.id],
             [latest.get(d) for d in required_by_project[project.id]], done,
-            blocked=any(status_by_number.get((project.track_id, n)) != "completed"
-                        for n in project.prerequisites),
-            submitted=project.id in submitted_any,
+            blocked=unmet and waiver is None, submitted=project.id in submitted_any,
         )
+        if progress.status != "completed":
+            progress.unlocked_by = waiver
         by_track[project.track_id].append(progress)
         status_by_number[(project.track_id, project.number)] = progress.status
     return [TrackProgress(track=t, enrolment=enrolments.get(t.id), projects=by_track[t.id])
@@ -380,3 +394,107 @@ def refresh_track_completion(session: Session, user: User, track: Track) -> None
 
 def is_staff(user: User) -> bool:
     return can(user, Action.REVIEW_SUBMISSIONS)
+
+
+# -- prerequisite waivers ----------------------------------------------------------------------
+
+#: ``source`` of a waiver a trainer or admin grants by hand (plugins use their own id).
+STAFF_WAIVER = "trainer"
+
+
+def _require_waiver_rights(actor: User, learner: User) -> None:
+    require(actor, Action.WAIVE_PREREQUISITES)
+    if not can(actor, Action.VIEW_ANY_USER) and learner.trainer_id != actor.id:
+        raise PermissionDenied("You can only unlock projects for learners assigned to you.")
+
+
+def waiver_subjects(session: Session, actor: User, user_id: int,
+                    project_id: int) -> tuple[User, Project]:
+    """The learner and live project a waiver request names (for views that get ids): staff
+    only, so a learner is told 403 before anything about the ids."""
+    require(actor, Action.WAIVE_PREREQUISITES)
+    learner = session.get(User, user_id)
+    if learner is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return learner, get_project(session, project_id)
+
+
+def _waiver_target(learner: User, project: Project) -> str:
+    return f"waiver:user={learner.id},project={project.id}"
+
+
+def waive_prerequisites(session: Session, actor: User, learner: User, project: Project,
+                        reason: str, source: str = STAFF_WAIVER) -> PrerequisiteWaiver:
+    """A trainer of ``learner`` (or an admin) opens ``project`` to them although its
+    prerequisite projects are not completed. One waiver per learner and project: waiving
+    again keeps it and records the new reason (idempotent when nothing changes). Audited.
+    Commits."""
+    _require_waiver_rights(actor, learner)
+    waiver = _waive(session, actor, learner, project, required_reason(reason), source)
+    session.commit()
+    return waiver
+
+
+def waive_prerequisites_as_system(session: Session, learner: User, project: Project, *,
+                                  reason: str, source: str) -> PrerequisiteWaiver:
+    """The same without a person: for a plugin's own rule that grants waivers by itself
+    (``source`` its id, e.g. an automatic placement unlock). No permission check — the caller
+    is trusted code, never a request's user; the audit entry has no actor. Flushes only: the
+    caller commits it together with the change that justified it."""
+    return _waive(session, None, learner, project, required_reason(reason), source)
+
+
+def _waive(session: Session, actor: User | None, learner: User, project: Project,
+           reason: str, source: str) -> PrerequisiteWaiver:
+    if not can(learner, Action.SUBMIT_WORK):
+        raise Conflict(f"{learner.name} is not a learner: there is nothing to unlock.")
+    if not project.prerequisites:
+        raise Conflict(f"Project {project.number} has no prerequisites to waive.")
+    if not source or len(source) > 64:
+        raise ValueError(f"A waiver's source is 1 to 64 characters, not {source!r}.")
+    query = select(PrerequisiteWaiver).where(
+        PrerequisiteWaiver.user_id == learner.id, PrerequisiteWaiver.project_id == project.id
+    ).with_for_update(of=PrerequisiteWaiver)
+    waiver = session.scalar(query)
+    granted_by = actor.id if actor else None
+    previous = None
+    if waiver is None:
+        try:
+            with session.begin_nested():
+                waiver = PrerequisiteWaiver(user_id=learner.id, project_id=project.id,
+                                            granted_by_id=granted_by, source=source,
+                                            reason=reason)
+                session.add(waiver)
+        except IntegrityError:  # a concurrent request waived it first: update theirs
+            waiver = session.scalars(query.execution_options(populate_existing=True)).one()
+    elif (waiver.reason, waiver.source, waiver.granted_by_id) == (reason, source, granted_by):
+        return waiver
+    else:
+        previous = {"reason": waiver.reason, "source": waiver.source,
+                    "granted_by_id": waiver.granted_by_id}
+    waiver.reason, waiver.source, waiver.granted_by_id = reason, source, granted_by
+    audit(session, actor, "prerequisites.waive", _waiver_target(learner, project),
+          {"user_id": learner.id, "project_id": project.id, "track_id": project.track_id,
+           "project_number": project.number, "reason": reason, "source": source,
+           "previous": previous})
+    return waiver
+
+
+def revoke_waiver(session: Session, actor: User, learner: User, project: Project) -> bool:
+    """A trainer of ``learner`` (or an admin) withdraws a waiver: the project is locked again
+    until its prerequisites are completed (work already done stays). False when there was no
+    waiver (revoking twice is harmless). Audited. Commits."""
+    _require_waiver_rights(actor, learner)
+    waiver = session.scalar(select(PrerequisiteWaiver).where(
+        PrerequisiteWaiver.user_id == learner.id, PrerequisiteWaiver.project_id == project.id
+    ).with_for_update(of=PrerequisiteWaiver))
+    if waiver is None:
+        return False
+    audit(session, actor, "prerequisites.revoke", _waiver_target(learner, project),
+          {"user_id": learner.id, "project_id": project.id, "track_id": project.track_id,
+           "project_number": project.number, "reason": waiver.reason, "source": waiver.source,
+           "granted_by_id": waiver.granted_by_id})
+    session.delete(waiver)
+    session.commit()
+    return True
+

@@ -16,6 +16,10 @@ Templates (Jinja2, overridable by themes and ``instance/templates``): for each k
 ``notifications/<kind>.html`` (the body, written so it reads right for a recipient user and,
 with ``recipient`` None, for a shared site channel), wrapped for email by
 ``notifications/_email.txt`` / ``_email.html``. The daily digest uses ``notifications/digest.*``.
+
+Plugins add kinds of their own (``lms_register_notification_kinds``): a plugin asks for one
+with ``notify``, which writes a ``NotificationRequested`` event to the outbox in the plugin's
+transaction; from there it travels exactly like the core's kinds.
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..capabilities import Notification
+from ..capabilities import Notification, NotificationKind
 from ..db import utcnow
-from ..errors import ValidationFailed
+from ..errors import StartupError, ValidationFailed
 from ..events import (
     EVENT_TYPES,
     EnrolmentChanged,
     Event,
+    NotificationRequested,
     PaymentRefunded,
     PaymentSucceeded,
     QuizGenerated,
@@ -70,6 +75,7 @@ from . import events
 from .permissions import Action, require
 
 if TYPE_CHECKING:
+    from ..capabilities import Registry
     from ..platform import Platform
 
 ROUTE_JOB = "lmscore.route_notifications"
@@ -111,6 +117,12 @@ class Kind:
     context: Callable[[Session, Any], dict[str, Any] | None]
     applies: Callable[[Any], bool] = field(default=lambda event: True)
     default_mode: str = IMMEDIATE
+    #: Template path without suffix; a plugin's kind names one in its own namespace.
+    templates: str = ""
+
+    @property
+    def template_base(self) -> str:
+        return self.templates or f"notifications/{self.name}"
 
 
 def _users(session: Session, *ids: int | None) -> list[User]:
@@ -236,11 +248,87 @@ KINDS: tuple[Kind, ...] = (
 )
 KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
 #: The outbox events that can notify: the default plugin listens to exactly these.
-NOTIFYING_EVENTS = frozenset(kind.event.name for kind in KINDS)
+NOTIFYING_EVENTS = frozenset(kind.event.name for kind in KINDS) | {NotificationRequested.name}
+_KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: Names a plugin's kind cannot take: the core's kinds, the digest's delivery kind and the
+#: "every kind" of an unsubscribe link.
+_RESERVED = frozenset(KINDS_BY_NAME) | {DIGEST_KIND, ALL_KINDS}
 
 
-def kinds_for(user: User) -> list[Kind]:
-    return [kind for kind in KINDS if Role(user.role) in kind.roles]
+# -- plugins' kinds ----------------------------------------------------------------------------
+
+
+def check_plugin_kinds(registered: Registry[NotificationKind]) -> None:
+    """Start-up check of ``lms_register_notification_kinds`` (the registry already refused
+    names two plugins share)."""
+    roles = {role.value for role in Role}
+    for descriptor in registered:
+        plugin = registered.owner(descriptor.name)
+        where = f"plugin {plugin!r} registers the notification kind {descriptor.name!r}"
+        if not _KIND_NAME.fullmatch(descriptor.name):
+            raise StartupError(f"{where}: a kind name is [a-z][a-z0-9_]*, at most 64 characters")
+        if descriptor.name in _RESERVED:
+            raise StartupError(f"{where}, but the core has a kind by that name; rename it")
+        if not descriptor.templates.startswith(f"lms_{plugin}/notifications/"):
+            raise StartupError(f"{where} with templates {descriptor.templates!r}: they must "
+                               f"live under lms_{plugin}/notifications/")
+        if descriptor.default_mode not in MODES:
+            raise StartupError(f"{where} with default_mode {descriptor.default_mode!r}: "
+                               f"choose one of {', '.join(MODES)}")
+        if not descriptor.roles or not set(descriptor.roles) <= roles:
+            raise StartupError(f"{where} with roles {sorted(descriptor.roles)!r}: choose "
+                               f"among {', '.join(sorted(roles))}")
+
+
+def _requester(session: Session, e: NotificationRequested) -> list[User]:
+    return _users(session, e.user_id)
+
+
+def _plugin_kind(descriptor: NotificationKind) -> Kind:
+    roles = frozenset(Role(role) for role in descriptor.roles)
+    resolve = descriptor.recipients or _requester
+
+    def recipients(session: Session, e: NotificationRequested) -> list[User]:
+        # Only users who can turn the kind off in their settings receive it.
+        return [user for user in resolve(session, e) if Role(user.role) in roles]
+
+    return Kind(descriptor.name, NotificationRequested, descriptor.label, roles,
+                recipients=recipients,
+                context=descriptor.context or (lambda session, e: dict(e.values)),
+                applies=lambda e: e.kind == descriptor.name,
+                default_mode=descriptor.default_mode, templates=descriptor.templates)
+
+
+_all_kinds: WeakKeyDictionary[Platform, tuple[Kind, ...]] = WeakKeyDictionary()
+
+
+def all_kinds(lms: Platform) -> tuple[Kind, ...]:
+    """The core's kinds, then every enabled plugin's."""
+    found = _all_kinds.get(lms)
+    if found is None:
+        found = _all_kinds[lms] = KINDS + tuple(
+            _plugin_kind(descriptor) for descriptor in lms.notification_kinds)
+    return found
+
+
+def kind_named(lms: Platform, name: str) -> Kind | None:
+    return next((kind for kind in all_kinds(lms) if kind.name == name), None)
+
+
+def kinds_for(lms: Platform, user: User) -> list[Kind]:
+    return [kind for kind in all_kinds(lms) if Role(user.role) in kind.roles]
+
+
+def notify(lms: Platform, session: Session, kind: str, *, user_id: int | None = None,
+           **values: Any) -> None:
+    """Ask for a notification of a plugin's registered ``kind``, in the caller's transaction:
+    it goes out once that commits (and never if it rolls back). ``user_id`` is the recipient
+    when the kind has no resolver of its own; ``values`` (JSON) go to its context or
+    templates. Does not commit."""
+    if kind not in lms.notification_kinds:
+        raise LookupError(f"no plugin registers a notification kind named {kind!r}; "
+                          f"registered: {', '.join(lms.notification_kinds.names()) or 'none'}")
+    events.emit(session, NotificationRequested(kind=kind, user_id=user_id, values=values))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -284,15 +372,17 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()[:500]
 
 
-def render(lms: Platform, kind: str, context: dict[str, Any], recipient: User | None) -> Rendered:
+def render(lms: Platform, kind: Kind, context: dict[str, Any], recipient: User | None
+           ) -> Rendered:
     env = _environment(lms)
     path = context.get("link_path")
     link = f"{lms.settings.base_url.rstrip('/')}{path}" if path else None
     values = {**context, "recipient": recipient, "link": link}
+    base = kind.template_base
     return Rendered(
-        subject=_one_line(env.get_template(f"notifications/{kind}.subject.txt").render(values)),
-        body_text=env.get_template(f"notifications/{kind}.txt").render(values).strip(),
-        body_html=env.get_template(f"notifications/{kind}.html").render(values).strip(),
+        subject=_one_line(env.get_template(f"{base}.subject.txt").render(values)),
+        body_text=env.get_template(f"{base}.txt").render(values).strip(),
+        body_html=env.get_template(f"{base}.html").render(values).strip(),
         link=link,
     )
 
@@ -333,7 +423,7 @@ def preferences(lms: Platform, session: Session, user: User) -> list[dict[str, A
          "mode": saved.get((channel, kind.name), kind.default_mode),
          "default": kind.default_mode}
         for channel in per_user_channels(lms)
-        for kind in kinds_for(user)
+        for kind in kinds_for(lms, user)
     ]
 
 
@@ -347,7 +437,7 @@ def set_preferences(lms: Platform, session: Session, user: User,
     nothing: a bad entry is named (``preferences.<i>.<field>``) and nothing is saved. Commits."""
     require(user, Action.OWN_PROFILE)
     channels = per_user_channels(lms)
-    kinds = {kind.name for kind in kinds_for(user)}
+    kinds = {kind.name for kind in kinds_for(lms, user)}
     for i, change in enumerate(changes):
         if change.get("channel") not in channels:
             raise _invalid(f"preferences.{i}.channel",
@@ -402,12 +492,8 @@ class Unsubscription:
     user: User
     channel: str
     kind: str  # a kind name, or ALL_KINDS
-
-    @property
-    def label(self) -> str:
-        if self.kind == ALL_KINDS:
-            return f"all {self.channel} notifications"
-        return f"“{KINDS_BY_NAME[self.kind].label}” by {self.channel}"
+    #: What is turned off, in words ("“Your quiz result” by email").
+    label: str
 
 
 def read_unsubscribe_token(lms: Platform, session: Session, token: str) -> Unsubscription:
@@ -419,17 +505,22 @@ def read_unsubscribe_token(lms: Platform, session: Session, token: str) -> Unsub
     if not isinstance(data, dict):
         raise invalid
     user = session.get(User, data.get("u")) if isinstance(data.get("u"), int) else None
-    kind = data.get("k")
-    if user is None or user.email != data.get("e") or (
-            kind != ALL_KINDS and kind not in KINDS_BY_NAME):
+    kind, channel = data.get("k"), str(data.get("c"))
+    if user is None or user.email != data.get("e"):
         raise invalid
-    return Unsubscription(user, str(data.get("c")), kind)
+    if kind == ALL_KINDS:
+        return Unsubscription(user, channel, kind, f"all {channel} notifications")
+    found = kind_named(lms, kind) if isinstance(kind, str) else None
+    if found is None:  # e.g. the kind of a plugin disabled since
+        raise invalid
+    return Unsubscription(user, channel, kind, f"“{found.label}” by {channel}")
 
 
 def unsubscribe(lms: Platform, session: Session, token: str) -> Unsubscription:
     """Turn the token's kind (or every kind) off for its user and channel. Commits."""
     found = read_unsubscribe_token(lms, session, token)
-    kinds = [k.name for k in kinds_for(found.user)] if found.kind == ALL_KINDS else [found.kind]
+    kinds = ([k.name for k in kinds_for(lms, found.user)] if found.kind == ALL_KINDS
+             else [found.kind])
     for kind in kinds:
         _set_mode(session, found.user.id, found.channel, kind, OFF)
     session.commit()
@@ -452,7 +543,7 @@ def _delivery(session: Session, key: str, **fields: Any) -> NotificationDelivery
 
 def _route_to_user(lms: Platform, session: Session, kind: Kind, event: Event, channel: str,
                    user: User, mode: str, context: dict[str, Any]) -> None:
-    rendered = render(lms, kind.name, context, user)
+    rendered = render(lms, kind, context, user)
     if mode == DIGEST:
         exists = session.scalar(select(NotificationDigestItem.id).where(
             NotificationDigestItem.event_id == event.event_id,
@@ -481,7 +572,7 @@ def route(lms: Platform, event_id: int) -> None:
     if row is None or event_cls is None:
         return
     event = event_cls(event_id=row.id, occurred_at=row.created_at, **row.payload)
-    for kind in KINDS:
+    for kind in all_kinds(lms):
         if kind.event is not event_cls or not kind.applies(event):
             continue
         context = kind.context(session, event)
@@ -499,7 +590,7 @@ def route(lms: Platform, event_id: int) -> None:
             destinations = list(channel.destinations(kind.name))
             if not destinations:
                 continue
-            shared = render(lms, kind.name, context, None)
+            shared = render(lms, kind, context, None)
             for destination in destinations:
                 _delivery(session, f"{event.event_id}:{kind.name}:{channel.name}:d{destination}",
                           event_id=event.event_id, kind=kind.name, channel=channel.name,

@@ -40,10 +40,11 @@ from ..capabilities import (
     ProviderEvent,
 )
 from ..db import utcnow
-from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..errors import Conflict, NotFound, PermissionDenied
 from ..events import PaymentRefunded, PaymentSucceeded
 from ..models import AuditEntry, Enrolment, EnrolmentStatus, Payment, ProcessedProviderEvent, User
 from . import events, learning
+from .audit import audit, required_reason
 from .permissions import Action, can, require
 
 if TYPE_CHECKING:
@@ -341,11 +342,7 @@ def set_enrolment(session: Session, actor: User, user_id: int, track_code: str, 
     """An admin grants access without payment, or revokes it; the reason goes to the audit
     log with the previous status. Commits."""
     require(actor, Action.MANAGE_PAYMENTS)
-    reason = (reason or "").strip()
-    if not reason or len(reason) > REASON_MAX:
-        raise ValidationFailed("Give a reason (up to 500 characters).",
-                               details={"fields": {"reason": [
-                                   f"required, 1 to {REASON_MAX} characters"]}})
+    reason = required_reason(reason)
     learner = session.get(User, user_id)
     if learner is None:
         raise NotFound(f"No user with id {user_id}.")
@@ -362,15 +359,6 @@ def set_enrolment(session: Session, actor: User, user_id: int, track_code: str, 
            "previous_status": previous, "status": enrolment.status})
     session.commit()
     return enrolment
-
-
-def audit(session: Session, actor: User | None, action: str, target: str,
-          details: dict[str, Any]) -> AuditEntry:
-    entry = AuditEntry(actor_id=actor.id if actor else None, action=action, target=target,
-                       details=details)
-    session.add(entry)
-    session.flush()
-    return entry
 
 
 def audit_entries(session: Session, actor: User, target_prefix: str | None = None,

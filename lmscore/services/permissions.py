@@ -26,6 +26,8 @@ class Action(StrEnum):
     DELETE_ANY_QUIZ = "quizzes.delete_any"
     SUBMIT_WORK = "work.submit"
     REVIEW_SUBMISSIONS = "submissions.review"
+    # Open a project despite unmet prerequisites: trainers only for learners assigned to them.
+    WAIVE_PREREQUISITES = "learners.waive_prerequisites"
     EDIT_TRACKS = "tracks.edit"
     VIEW_BANKS = "banks.view"  # question banks and their item counts
     LAUNCH_OWN_WORKSPACE = "workspaces.launch_own"
@@ -46,6 +48,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.DELETE_ANY_QUIZ: ADMINS,
     Action.SUBMIT_WORK: frozenset({S, SA}),
     Action.REVIEW_SUBMISSIONS: STAFF,
+    Action.WAIVE_PREREQUISITES: STAFF,
     Action.EDIT_TRACKS: ADMINS,
     Action.VIEW_BANKS: STAFF,
     Action.LAUNCH_OWN_WORKSPACE: EVERYONE,

@@ -1,4 +1,5 @@
-"""Trainer pages: the review queue, a submission with its feedback form, assigned learners."""
+"""Trainer pages: the review queue, a submission with its feedback form, assigned learners
+(with prerequisite waivers: unlock a locked project for one learner)."""
 
 from __future__ import annotations
 
@@ -104,17 +105,56 @@ def review(submission_id: int):
     return redirect(url_for("trainer.queue"))
 
 
-@bp.get("/learners")
-@requires(Action.REVIEW_SUBMISSIONS)
-def learners():
+def _learners_page(errors=None, error_for: tuple[int, int] | None = None, form=None,
+                   status: int = 200):
+    """``error_for`` (learner id, project id) names the unlock form ``errors`` belong to."""
     session = current_platform().db.session
     assigned = list(session.scalars(
         select(User).where(User.trainer_id == web_user().id).order_by(User.name, User.id)
     ))
     lms, now = current_platform(), utcnow()
-    return render_template(
-        "trainer/learners.html",
+    return _page(
+        "trainer/learners.html", errors, status,
         learners=[(learner, learning.my_progress(session, learner),
                    reviews.struggling_facets(lms, session, learner, now))
                   for learner in assigned],
+        error_for=error_for, form=form or {},
     )
+
+
+@bp.get("/learners")
+@requires(Action.REVIEW_SUBMISSIONS)
+def learners():
+    return _learners_page()
+
+
+@bp.post("/learners/<int:user_id>/waivers/<int:project_id>")
+@requires(Action.WAIVE_PREREQUISITES)
+def waive(user_id: int, project_id: int):
+    session = current_platform().db.session
+    actor = web_user()
+    form = {"reason": request.form.get("reason", "")}
+    try:
+        learner, project = learning.waiver_subjects(session, actor, user_id, project_id)
+        learning.waive_prerequisites(session, actor, learner, project, form["reason"])
+    except LmsError as exc:
+        session.rollback()
+        return _learners_page(_form_errors(exc), (user_id, project_id), form, exc.status)
+    flash(f"Project {project.number} is open to {learner.name}.", "success")
+    return redirect(url_for("trainer.learners", _anchor=f"learner-{learner.id}"))
+
+
+@bp.post("/learners/<int:user_id>/waivers/<int:project_id>/revoke")
+@requires(Action.WAIVE_PREREQUISITES)
+def revoke_waiver(user_id: int, project_id: int):
+    session = current_platform().db.session
+    actor = web_user()
+    try:
+        learner, project = learning.waiver_subjects(session, actor, user_id, project_id)
+        learning.revoke_waiver(session, actor, learner, project)
+    except LmsError as exc:
+        session.rollback()
+        return _learners_page(_form_errors(exc), (user_id, project_id), status=exc.status)
+    flash(f"Project {project.number} is locked again for {learner.name} until its "
+          "prerequisites are completed.", "success")
+    return redirect(url_for("trainer.learners", _anchor=f"learner-{learner.id}"))

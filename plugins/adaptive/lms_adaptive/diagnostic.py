@@ -10,7 +10,9 @@ their answers (EAP), mapped to 1–10.
 
 A locked project is ready to unlock when every prerequisite project covers a diagnosed topic
 (a topic named in its tech stack or slug) and each such topic's skill reaches
-``unlock_skill``; the unlock is approved at once or waits for a trainer (``unlock``).
+``unlock_skill``; the unlock is approved at once or waits for a trainer (``unlock``). An
+approved unlock becomes the core's prerequisite waiver (source ``adaptive``), which is what
+actually opens the project; it never marks the prerequisites completed.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from lmscore.capabilities import Answer, GradableItem
 from lmscore.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from lmscore.models import BankNode, Item, Project, QuestionBank, Role, Track, User
 from lmscore.services import learning
+from lmscore.services.audit import REASON_MAX
 from lmscore.services.permissions import Action, can, require
 
 from . import irt
 from .models import Diagnostic, ItemParameters, Observation, Unlock
 
 AUTO_GRADED = ("mcq_single", "mcq_multi", "short_answer", "numeric")
+SOURCE = "adaptive"  # the plugin id: the source of the waivers its unlocks grant
 MAX_QUESTIONS_PER_DIAGNOSTIC = 99  # source_id = diagnostic id × 100 + question number
 
 
@@ -245,10 +249,26 @@ def _propose_unlocks(lms, session: Session, diagnostic: Diagnostic) -> None:
                 break
         if ready and evidence["prerequisites"]:
             automatic = settings["unlock"] == "automatic"
-            session.add(Unlock(user_id=user.id, project_id=p.project.id,
-                               diagnostic_id=diagnostic.id,
-                               status="approved" if automatic else "pending",
-                               evidence={**evidence, "project": number}))
+            unlock = Unlock(user_id=user.id, project_id=p.project.id,
+                            diagnostic_id=diagnostic.id,
+                            status="approved" if automatic else "pending",
+                            evidence={**evidence, "project": number})
+            session.add(unlock)
+            if automatic:
+                learning.waive_prerequisites_as_system(
+                    session, user, p.project, reason=unlock_reason(unlock), source=SOURCE)
+
+
+def unlock_reason(unlock: Unlock) -> str:
+    """What the learner reads next to the opened project, e.g. "Placement diagnostic:
+    python 8/10 (project 1) — 6 needed"."""
+    shown = [f"{topic} {skill}/10 (project {number})"
+             for number, topics in sorted(unlock.evidence["prerequisites"].items(),
+                                          key=lambda entry: int(entry[0]))
+             for topic, skill in sorted(topics.items())]
+    text = (f"Placement diagnostic: {', '.join(shown)} — "
+            f"{unlock.evidence['threshold']} needed")
+    return text[:REASON_MAX]
 
 
 def unlocks_to_decide(session: Session, staff: User) -> list[Unlock]:
@@ -270,5 +290,9 @@ def decide(session: Session, staff: User, unlock_id: int, approve: bool,
         raise Conflict(f"This unlock was already {unlock.status}.")
     unlock.status = "approved" if approve else "rejected"
     unlock.decided_by, unlock.decided_at = staff.id, now
+    if approve:  # the core's waiver opens the project; it commits the decision with it
+        learning.waive_prerequisites(session, staff, session.get(User, unlock.user_id),
+                                     learning.get_project(session, unlock.project_id),
+                                     unlock_reason(unlock), source=SOURCE)
     session.commit()
     return unlock

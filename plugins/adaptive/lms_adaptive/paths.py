@@ -5,7 +5,8 @@ steps completed against the plan, review retention, mean mastery) and a new snap
 the plan (steps per week, review sessions per week, facets to focus on, whether to go
 further) and each change with the numbers that caused it. Earlier snapshots stay (history);
 one snapshot per learner and week (Monday 00:00 UTC), so running the job twice changes
-nothing. The learner is then notified through the notification channels.
+nothing. The learner is told through the core's notifications (kind ``adaptive_weekly_path``,
+so their preferences — at once, daily digest, off — and unsubscribe links apply).
 """
 
 from __future__ import annotations
@@ -17,23 +18,39 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lmscore.capabilities import Notification
+from lmscore.capabilities import NotificationKind
 from lmscore.db import utcnow
+from lmscore.events import NotificationRequested
 from lmscore.models import Enrolment, EnrolmentStatus, User
-from lmscore.services import events
+from lmscore.services import notifications
 
 from . import evidence
 from .models import PathSnapshot
 
 log = logging.getLogger(__name__)
 WEEKLY_JOB = "adaptive.weekly_paths"
-NOTIFY_JOB = "adaptive.notify_path"
 QUIZ_LOW, QUIZ_HIGH, RETENTION_LOW, COMPLETION_LOW = 60.0, 85.0, 0.8, 0.5
 
 
 def week_start(now: datetime) -> datetime:
     monday = now - timedelta(days=now.weekday())
     return monday.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _notice_context(session: Session, request: NotificationRequested) -> dict[str, Any] | None:
+    snapshot = session.get(PathSnapshot, request.values["snapshot_id"])
+    learner = session.get(User, request.user_id)
+    if snapshot is None or learner is None:
+        return None
+    return {"learner": learner, "week_start": f"{snapshot.week_start:%d %B %Y}",
+            "adjustments": snapshot.adjustments, "plan": snapshot.plan,
+            "link_path": "/adaptive/path"}
+
+
+WEEKLY_NOTICE = NotificationKind(
+    name="adaptive_weekly_path", label="Your weekly learning path",
+    templates="lms_adaptive/notifications/weekly_path",
+    roles=frozenset({"student", "superadmin"}), context=_notice_context)
 
 
 def history(session: Session, user_id: int) -> list[PathSnapshot]:
@@ -115,12 +132,14 @@ def adjust_learner(lms, session: Session, user_id: int, now: datetime) -> PathSn
                                        key=lambda m: m.p_mastery)
                if m.p_mastery < settings["revise_mastery_below"]][:3]
     plan, changes = adjust(settings, measured, previous.plan if previous else None, weakest)
+    # The notice is committed with the snapshot (outbox): neither exists without the other.
     snapshot = PathSnapshot(user_id=user_id, week_start=start,
                             metrics={**measured.as_dict(), "measured_at": now.isoformat()},
-                            plan=plan, adjustments=changes)
+                            plan=plan, adjustments=changes, notified_at=utcnow())
     session.add(snapshot)
     session.flush()
-    events.job_after_commit(session, NOTIFY_JOB, snapshot_id=snapshot.id)
+    notifications.notify(lms, session, WEEKLY_NOTICE.name, user_id=user_id,
+                         snapshot_id=snapshot.id)
     return snapshot
 
 
@@ -139,26 +158,3 @@ def adjust_all(lms, now: datetime | None = None) -> int:
         session.commit()
     return written
 
-
-def notify(lms, snapshot_id: int) -> None:
-    """Job: tell the learner about their adjusted path through every per-user channel.
-    Once per snapshot (a retried job after success sends nothing)."""
-    session = lms.db.session
-    snapshot = session.get(PathSnapshot, snapshot_id)
-    if snapshot is None or snapshot.notified_at is not None:
-        return
-    user = session.get(User, snapshot.user_id)
-    lines = [f"- {a['reason']}" for a in snapshot.adjustments]
-    link = f"{lms.settings.base_url}/adaptive/path"
-    notification = Notification(
-        event="adaptive.path_adjusted", recipient_email=user.email, recipient_name=user.name,
-        subject=f"Your learning path for the week of {snapshot.week_start:%d %B %Y}",
-        text=f"Hello {user.name},\n\nYour learning path was adjusted for this week:\n\n"
-             + "\n".join(lines) + f"\n\nSee the details: {link}\n", link=link)
-    # Per-user channels only (site channels broadcast to shared destinations). The core's
-    # notification preferences know only the core's kinds, so they do not filter this one.
-    for channel in lms.notification_channels:
-        if channel.per_user:
-            channel.send(notification)
-    snapshot.notified_at = utcnow()
-    session.commit()

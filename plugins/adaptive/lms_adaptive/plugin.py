@@ -61,8 +61,12 @@ def lms_register_recommenders(lms):
 def lms_register_actors():
     return [JobSpec(jobs.REFRESH_JOB, jobs.refresh, max_retries=0),
             JobSpec(jobs.REFIT_JOB, jobs.refit, max_retries=0, time_limit_s=3600),
-            JobSpec(paths.WEEKLY_JOB, jobs.weekly, max_retries=0, time_limit_s=3600),
-            JobSpec(paths.NOTIFY_JOB, paths.notify, max_retries=5)]
+            JobSpec(paths.WEEKLY_JOB, jobs.weekly, max_retries=0, time_limit_s=3600)]
+
+
+@hookimpl
+def lms_register_notification_kinds():
+    return [paths.WEEKLY_NOTICE]
 
 
 @hookimpl

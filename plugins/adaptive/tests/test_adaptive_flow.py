@@ -24,7 +24,7 @@ from lms_adaptive.models import (
 from sqlalchemy import func, select
 
 from lmscore.db import utcnow
-from lmscore.models import Item, Project, Quiz, QuizAttempt
+from lmscore.models import AuditEntry, Item, PrerequisiteWaiver, Project, Quiz, QuizAttempt
 from lmscore.services import content, learning, quizzes, reviews
 from lmscore.testing import ApiClient
 from lmscore.testing.plugin import DEFAULT_PASSWORD
@@ -70,6 +70,19 @@ def review(lms, user, external_id, correct, at):
     reviews.answer(lms, lms.db.session, user, reviews.ReviewInput(
         item_id=item_id(lms, external_id), client_attempt_id=f"a-{user.id}-{at.timestamp()}",
         selected=("A",) if correct else ("B",)), at)
+
+
+def project_statuses(lms, user) -> dict[int, str]:
+    lms.db.session.expire_all()
+    track = learning.get_track(lms.db.session, "TT")
+    return {p.project.number: p.status
+            for p in learning.track_progress(lms.db.session, user, track).projects}
+
+
+def web_as(app, user):
+    client = app.test_client()
+    client.sign_in(user.email, DEFAULT_PASSWORD)
+    return client
 
 
 def answer_all(api, diagnostic, right: bool):
@@ -145,8 +158,21 @@ def test_trainer_approves_an_unlock_of_an_assigned_learner(app, lms, learner, ma
                                          json={"approve": True}).status_code == 404
     mine = ApiClient(app, trainer)
     assert [u["id"] for u in mine.get("/api/v1/adaptive/unlocks").json["unlocks"]] == unlock_ids
+    assert project_statuses(lms, learner) == {1: "not_started", 2: "locked", 3: "locked"}
     assert mine.post(f"/api/v1/adaptive/unlocks/{unlock_id}/decision",
                      json={"approve": True}).json["status"] == "approved"
+    # The approval opens project 2 through the core's waiver; nothing is marked completed.
+    assert project_statuses(lms, learner) == {1: "not_started", 2: "not_started", 3: "locked"}
+    waiver = lms.db.session.scalar(select(PrerequisiteWaiver))
+    assert (waiver.source, waiver.granted_by_id) == ("adaptive", trainer.id)
+    assert waiver.reason.startswith("Placement diagnostic: python ")
+    second = lms.db.session.get(Project, waiver.project_id)
+    learning.complete_step(lms.db.session, learner, second.steps[0].id)
+    page = web_as(app, learner).get("/tracks/TT").text
+    assert f"Unlocked by your trainer, {trainer.name}: Placement diagnostic: python" in page
+    assert mine.post(f"/api/v1/adaptive/unlocks/{unlock_ids[1]}/decision",
+                     json={"approve": False}).json["status"] == "rejected"
+    assert len(lms.db.session.scalars(select(PrerequisiteWaiver)).all()) == 1
     assert ApiClient(app, learner).post(f"/api/v1/adaptive/unlocks/{unlock_id}/decision",
                                         json={"approve": True}).status_code == 403
     recs = ApiClient(app, learner).get("/api/v1/recommendations/me").json["items"]
@@ -159,6 +185,14 @@ def test_automatic_unlock(app_factory, lms, learner):
     api = ApiClient(automatic, learner)
     answer_all(api, api.post("/api/v1/adaptive/diagnostics", json={"track": "TT"}).json, True)
     assert set(lms.db.session.scalars(select(Unlock.status))) == {"approved"}
+    # Projects 2 and 3 open at once (waivers without a person); 1 is still to do.
+    assert project_statuses(lms, learner) == {1: "not_started", 2: "not_started",
+                                              3: "not_started"}
+    waivers = lms.db.session.scalars(select(PrerequisiteWaiver)).all()
+    assert {(w.source, w.granted_by_id) for w in waivers} == {("adaptive", None)}
+    assert {e.actor_id for e in lms.db.session.scalars(select(AuditEntry))} == {None}
+    page = web_as(automatic, learner).get("/tracks/TT").text
+    assert page.count("Unlocked automatically: Placement diagnostic: python") == 2
 
 
 def test_ingest_and_mastery_are_incremental(app, lms, learner):
@@ -267,7 +301,7 @@ def test_weekly_job_keeps_history_and_notifies_once(app, lms, learner, jobs_queu
     assert len(snapshots) == 2 and all(s.notified_at for s in snapshots)
     sent = [m for m in mailbox() if "learning path" in m["Subject"]]
     assert len(sent) == 2 and sent[0]["To"] == learner.email
-    assert "recalled 0 % of 1 reviews" in sent[0].get_content()
+    assert "recalled 0 % of 1 reviews" in sent[0].get_body(("plain",)).get_content()
 
 
 @pytest.fixture

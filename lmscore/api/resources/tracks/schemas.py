@@ -94,10 +94,29 @@ class StepCompleteSchema(Schema):
     time_spent_s = Integer(load_default=0, validate=validate.Range(min=0, max=604_800))
 
 
+class WaiverGranterSchema(Schema):
+    id = Integer()
+    name = fields.String()
+
+
+class WaiverSchema(Schema):
+    """A prerequisite waiver: who opened the project (None: the system, e.g. a plugin's
+    automatic rule), from where ("trainer" or a plugin id) and why."""
+
+    user_id = Integer()
+    project_id = Integer()
+    source = fields.String()
+    reason = fields.String()
+    granted_by = fields.Nested(WaiverGranterSchema, allow_none=True)
+    created_at = fields.DateTime()
+
+
 class ProjectProgressSchema(MyProjectStatusSchema):
     project_id = fields.Function(lambda p: p.project.id)
     number = fields.Function(lambda p: p.project.number)
     title = fields.Function(lambda p: p.project.title)
+    #: Set when a waiver opens the project although a prerequisite is not completed.
+    unlocked_by = fields.Nested(WaiverSchema, allow_none=True)
 
 
 class TrackProgressSchema(Schema):

@@ -2,15 +2,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .... import current_platform
-from ....services import users
+from ....services import learning, users
 from ...auth import auth_required, current_user
 from ...pagination import PageArgs, page_of, paginate
 from ..schemas import UserDetailSchema
+from ..tracks.schemas import WaiverSchema
 from .schemas import (
     AdminUserUpdateSchema,
     ProfileUpdateSchema,
     TrainerAssignmentSchema,
     UserListArgs,
+    WaiverRequestSchema,
 )
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts")
@@ -78,3 +80,26 @@ class UserTrainer(MethodView):
         actor = current_user()
         learner = users.get_user(lms.db.session, actor, user_id)
         return users.assign_trainer(lms, lms.db.session, actor, learner, data["trainer_id"])
+
+
+@blp.route("/<int:user_id>/waivers/<int:project_id>")
+class UserWaiver(MethodView):
+    """Prerequisite waivers: the learner's trainer (or an admin) opens a project whose
+    prerequisites are not completed, or closes it again."""
+
+    decorators = [auth_required]
+
+    @blp.arguments(WaiverRequestSchema)
+    @blp.response(200, WaiverSchema)
+    def put(self, data, user_id, project_id):
+        session = current_platform().db.session
+        actor = current_user()
+        learner, project = learning.waiver_subjects(session, actor, user_id, project_id)
+        return learning.waive_prerequisites(session, actor, learner, project, data["reason"])
+
+    @blp.response(204)
+    def delete(self, user_id, project_id):
+        session = current_platform().db.session
+        actor = current_user()
+        learner, project = learning.waiver_subjects(session, actor, user_id, project_id)
+        learning.revoke_waiver(session, actor, learner, project)

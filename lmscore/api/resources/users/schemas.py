@@ -27,3 +27,7 @@ class TrainerAssignmentSchema(Schema):
     trainer_id = Integer(
         required=True, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
     )
+
+
+class WaiverRequestSchema(Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
