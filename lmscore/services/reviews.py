@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, case, exists, func, literal, select, union_all
+from sqlalchemy import Integer, String, bindparam, case, exists, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
@@ -66,13 +66,8 @@ def local_day_start(user: User, now: datetime) -> datetime:
 def get_bank(session: Session, user: User, code: str) -> QuestionBank:
     """The bank, if the learner may review it. One statement: the bank, its track and the
     learner's enrolment come together, since this runs on every review request."""
-    row = session.execute(
-        select(QuestionBank, Track.name, Enrolment.status)
-        .outerjoin(Track, Track.id == QuestionBank.track_id)
-        .outerjoin(Enrolment, (Enrolment.track_id == QuestionBank.track_id)
-                   & (Enrolment.user_id == user.id))
-        .where(QuestionBank.code == code.upper())
-    ).first()
+    row = session.execute(_bank_access_statement(),
+                          {"code": code.upper(), "user_id": user.id}).first()
     if row is None:
         raise NotFound(f"No question bank {code!r}.")
     bank, track_name, enrolment_status = row
@@ -80,6 +75,17 @@ def get_bank(session: Session, user: User, code: str) -> QuestionBank:
             and enrolment_status not in learning.OPEN_ENROLMENT:
         raise _no_access(track_name)
     return bank
+
+
+@functools.cache
+def _bank_access_statement():
+    return (
+        select(QuestionBank, Track.name, Enrolment.status)
+        .outerjoin(Track, Track.id == QuestionBank.track_id)
+        .outerjoin(Enrolment, (Enrolment.track_id == QuestionBank.track_id)
+                   & (Enrolment.user_id == bindparam("user_id", type_=Integer)))
+        .where(QuestionBank.code == bindparam("code", type_=String))
+    )
 
 
 def _no_access(track_name: str | None) -> PermissionDenied:
@@ -114,53 +120,58 @@ def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank,
 # -- next items --------------------------------------------------------------------------------
 
 
-def _new_today_query(user: User, bank: QuestionBank, now: datetime):
-    return select(func.count()).select_from(ReviewLog).where(
-        ReviewLog.user_id == user.id, ReviewLog.bank_id == bank.id,
-        ReviewLog.state_before.is_(None), ReviewLog.reviewed_at >= local_day_start(user, now),
-    )
-
-
-def new_items_today(session: Session, user: User, bank: QuestionBank, now: datetime) -> int:
-    return session.scalar(_new_today_query(user, bank, now)) or 0
-
-
 def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, limit: int,
                now: datetime) -> list[Item]:
     """Due cards (most overdue first), then new items in facet, difficulty, id order while the
-    day's new-item allowance lasts. One statement: this is the hottest read in the product, and
-    on it round trips, not the index scans, are what costs."""
+    day's new-item allowance lasts. One statement, built once: this is the hottest read in the
+    product, so neither extra round trips nor rebuilding the query are paid per request."""
+    return list(session.scalars(_next_items_statement(), {
+        "user_id": user.id, "bank_id": bank.id, "now": now, "limit": limit,
+        "day_start": local_day_start(user, now),
+        "new_per_day": lms.settings.reviews.new_per_day,
+    }).unique())
+
+
+@functools.cache
+def _next_items_statement():
+    user_id, bank_id = bindparam("user_id", type_=Integer), bindparam("bank_id", type_=Integer)
+    limit = bindparam("limit", type_=Integer)
     due = (
         select(*Item.__table__.c, literal(0).label("part"), CardState.due_at,
                CardState.id.label("card_id"))
         .join_from(CardState, Item, Item.id == CardState.item_id)
-        .where(CardState.user_id == user.id, CardState.bank_id == bank.id,
-               CardState.due_at <= now, Item.archived_at.is_(None))
+        .where(CardState.user_id == user_id, CardState.bank_id == bank_id,
+               CardState.due_at <= bindparam("now", type_=UTCDateTime()),
+               Item.archived_at.is_(None))
         .order_by(CardState.due_at, CardState.id).limit(limit)
         .cte("due")
     )
+    new_today = select(func.count()).select_from(ReviewLog).where(
+        ReviewLog.user_id == user_id, ReviewLog.bank_id == bank_id,
+        ReviewLog.state_before.is_(None),
+        ReviewLog.reviewed_at >= bindparam("day_start", type_=UTCDateTime()),
+    ).scalar_subquery()
     left = limit - select(func.count()).select_from(due).scalar_subquery()
-    allowance = (lms.settings.reviews.new_per_day
-                 - _new_today_query(user, bank, now).scalar_subquery())
+    allowance = bindparam("new_per_day", type_=Integer) - new_today
     room = select(case((left < allowance, left), else_=allowance).label("n")).cte("room")
-    seen = exists().where(CardState.user_id == user.id, CardState.item_id == Item.id)
+    seen = exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
     fresh = (
         select(*Item.__table__.c, literal(1).label("part"),
                literal(None, UTCDateTime()).label("due_at"),
                literal(None, Integer).label("card_id"))
-        .where(Item.bank_id == bank.id, Item.archived_at.is_(None), ~seen)
+        .where(Item.bank_id == bank_id, Item.archived_at.is_(None), ~seen)
         .order_by(Item.facet_id, Item.difficulty, Item.id)
         .limit(select(case((room.c.n > 0, room.c.n), else_=0)).scalar_subquery())
         .subquery("fresh")
     )
     picked = union_all(select(due), select(fresh)).subquery("picked")
     item = aliased(Item, picked)
-    return list(session.scalars(
+    return (
         select(item)
         .order_by(picked.c.part, picked.c.due_at, picked.c.card_id, picked.c.facet_id,
                   picked.c.difficulty, picked.c.id)
         .options(joinedload(item.facet, innerjoin=True))
-    ).unique())
+    )
 
 
 # -- answering ---------------------------------------------------------------------------------
