@@ -209,10 +209,23 @@ def test_a_missing_image_is_reported_and_never_pulled(backend, ide_profile):
     assert "lmscore-test/absent:1 is not on the workspace engine" in launched.message
 
 
+def _listening_below_port_base_limit() -> socket.socket:
+    """A socket listening on a free port under 60,000 (``host_port_base``'s maximum): an
+    ephemeral port from the kernel may lie above it."""
+    for port in range(20_000, 40_000, 7):
+        candidate = socket.socket()
+        try:
+            candidate.bind(("127.0.0.1", port))
+        except OSError:
+            candidate.close()
+            continue
+        candidate.listen()
+        return candidate
+    raise RuntimeError("no free port between 20,000 and 40,000")
+
+
 def test_a_port_clash_is_reported(docker_settings, docker_client, ide_profile):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
+    with _listening_below_port_base_limit() as taken:
         port = taken.getsockname()[1]
         backend = DockerWorkspaceBackend(WorkspaceDockerSettings().load(
             {**docker_settings, "host_port_base": port - 1}))
