@@ -10,7 +10,7 @@ import pytest
 
 from lmscore.capabilities import (
     EngineWorkspace,
-    WorkspaceBackend,
+    ReconciledBackend,
     WorkspaceInfo,
     WorkspaceReason,
     WorkspaceStatus,
@@ -22,7 +22,7 @@ from lmscore.models import Track, Workspace
 from lmscore.services import learning, workspaces
 
 
-class MemoryBackend(WorkspaceBackend):
+class MemoryBackend(ReconciledBackend):
     """Holds "running" workspaces in a dict; ``on_launch`` lets a test act mid-launch."""
 
     name = "memory"

@@ -34,6 +34,7 @@ from .sandbox import (
 from .scheduling import CardState, Rating, Scheduler
 from .workspaces import (
     EngineWorkspace,
+    ReconciledBackend,
     WorkspaceBackend,
     WorkspaceInfo,
     WorkspaceReason,
@@ -51,6 +52,7 @@ __all__ = [
     "LimitHit", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult", "SandboxRun",
     "InvalidProviderEvent", "OutcomeKind", "PaymentOutcome", "PaymentProviderError",
     "ProviderEvent",
-    "EngineWorkspace", "WorkspaceBackend", "WorkspaceInfo", "WorkspaceReason", "WorkspaceSpec",
+    "EngineWorkspace", "ReconciledBackend", "WorkspaceBackend", "WorkspaceInfo", "WorkspaceReason",
+    "WorkspaceSpec",
     "WorkspaceStatus",
 ]

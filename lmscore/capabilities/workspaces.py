@@ -113,15 +113,19 @@ class WorkspaceBackend(ABC):
     def delete(self, spec: WorkspaceSpec) -> None:
         """Remove the workspace and the learner's stored work."""
 
-    def inventory(self) -> list[EngineWorkspace] | None:
-        """Every workspace this site holds on the engine, running or not, with resource use;
-        ``None`` when the backend cannot list them (the reconciler then leaves it alone)."""
-        return None
 
+class ReconciledBackend(WorkspaceBackend):
+    """A backend whose engine can list what it holds, so the reconciler can find workspaces
+    whose containers vanished and remove orphans no row owns."""
+
+    @abstractmethod
+    def inventory(self) -> list[EngineWorkspace]:
+        """Every workspace this site holds on the engine, running or not, with resource use."""
+
+    @abstractmethod
     def discard(self, reference: str) -> None:
         """Remove an engine workspace no row owns (an orphan ``inventory`` reported), keeping
-        the learner's stored work. Backends whose ``inventory`` lists anything implement it."""
-        raise NotImplementedError(f"{type(self).__name__} cannot discard {reference!r}")
+        the learner's stored work."""
 
 
 # -- profiles ----------------------------------------------------------------------------------

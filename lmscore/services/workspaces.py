@@ -28,6 +28,7 @@ from ..capabilities.workspaces import (
     ACTIVE_STATUSES,
     BUILTIN_PROFILES,
     RESTARTABLE_STATUSES,
+    ReconciledBackend,
     WorkspaceBackend,
     WorkspaceInfo,
     WorkspaceProfileSchema,
@@ -400,13 +401,14 @@ def reconcile(lms: Platform) -> None:
     session = lms.db.session
     _settle_stale(lms, session, utcnow() - timedelta(seconds=lms.settings.workspaces.stale_after_s))
     for backend in lms.workspace_backends:
+        if not isinstance(backend, ReconciledBackend):
+            continue  # its engine cannot say what it holds
         try:
             held = backend.inventory()
         except Exception:
             log.exception("could not list the workspaces of backend %s", backend.name)
             continue
-        if held is not None:
-            _reconcile_backend(lms, session, backend, {e.workspace_id: e for e in held})
+        _reconcile_backend(lms, session, backend, {e.workspace_id: e for e in held})
     session.commit()
 
 
@@ -429,7 +431,7 @@ def _settle_stale(lms: Platform, session: Session, cutoff: datetime) -> None:
                                 "Launch the workspace again.")
 
 
-def _reconcile_backend(lms: Platform, session: Session, backend: WorkspaceBackend,
+def _reconcile_backend(lms: Platform, session: Session, backend: ReconciledBackend,
                        held: dict[int, Any]) -> None:
     rows = {row.id: row for row in session.scalars(
         select(Workspace).where(Workspace.backend == backend.name)

@@ -23,7 +23,7 @@ from docker.models.containers import Container
 
 from lmscore.capabilities import (
     EngineWorkspace,
-    WorkspaceBackend,
+    ReconciledBackend,
     WorkspaceInfo,
     WorkspaceReason,
     WorkspaceSpec,
@@ -53,7 +53,7 @@ class _Failure(Exception):
         self.message = message
 
 
-class DockerWorkspaceBackend(WorkspaceBackend):
+class DockerWorkspaceBackend(ReconciledBackend):
     name = "docker"
     label = "Docker Engine"
 
