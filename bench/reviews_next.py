@@ -18,6 +18,9 @@ Figures per data size, random learners each time:
 Prints figures only (never asserts).
 
     .venv/bin/python bench/reviews_next.py [--learners 10000] [--grow 10] [--keep]
+
+Seeding 10,000,000 card states takes minutes; to seed ahead of a quiet-machine run, keep a
+database per size, e.g. ``--learners 100000 --grow 1 --keep --database lmscore_bench_10x``.
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ def main(args) -> dict:
     rng = random.Random(7)
     results: dict = {"machine": h.machine(url), "goal": "p99 <= 5 ms server time, flat at 10x",
                      "limit": LIMIT}
-    with h.throwaway_database(url, "lmscore_bench_reviews", keep=args.keep) as db_url, \
+    with h.throwaway_database(url, args.database, keep=args.keep) as db_url, \
             h.lms_config(db_url, broker=os.environ.get("LMSCORE_TEST_REDIS_URL") or "inprocess") \
             as workdir:
         app = h.create_bench_app(workdir)
@@ -287,6 +290,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=h.web_workers(2), help="gunicorn workers")
     parser.add_argument("--keep", action="store_true",
                         help="keep the seeded database (a re-run skips seeding)")
+    parser.add_argument("--database", default="lmscore_bench_reviews",
+                        help="database name (with --keep: one per data size, seeded once)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
     h.write_json(args.json, main(args))

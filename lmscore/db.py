@@ -3,13 +3,17 @@ one thread-scoped session per platform, removed at the end of each unit of work.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from .errors import DatabaseBusy
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +27,16 @@ NAMING = {
 #: The largest id an id column holds: they are INTEGER, 32 bits on PostgreSQL. Ids from
 #: clients are checked against it, so a bigger one is "not found", not a driver overflow.
 MAX_ID = 2**31 - 1
+
+#: A pooled connection idle longer than this is pinged before use; one used more recently is
+#: trusted (a ping per checkout is a round trip on every request). A server restart between
+#: two requests then fails at most one request per pooled connection, which SQLAlchemy answers
+#: by discarding the pool.
+PING_AFTER_IDLE_S = 5.0
+
+#: How long a SQLite writer waits for the write lock before its request is answered 503.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
@@ -54,7 +68,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -75,12 +89,48 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         # A connection may ask for another mode with the execution option ``sqlite_begin``
         # (the test harness's long outer transaction uses DEFERRED so that other connections,
         # e.g. migrations, can still write until the test itself writes).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
-            f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_engine(parsed, echo=echo, pool_size=pool_size)
+    event.listen(engine, "connect", _note_checkin)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _sqlite_begin(conn) -> None:
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # a read-only unit of work: each statement on its own
+    conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'IMMEDIATE')}")
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    idle = time.monotonic() - record.info.get("checked_in_at", float("-inf"))
+    if idle <= PING_AFTER_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:
+        # The pool discards this connection and checks out another (SQLAlchemy's protocol).
+        raise DisconnectionError("a pooled connection did not answer") from exc
+
+
+def as_busy(error: BaseException) -> DatabaseBusy | None:
+    """SQLite's "database is locked" (the write lock stayed taken past the busy timeout) as a
+    retryable error for the client, rather than a failure of ours."""
+    if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
+        return DatabaseBusy("The database is busy; please try again in a moment.",
+                            retry_after=1)
+    return None
 
 
 class Database:
@@ -96,6 +146,15 @@ class Database:
 
     def remove(self) -> None:
         self.scoped.remove()
+
+    def read_only(self) -> None:
+        """Run the current unit of work without a transaction (PostgreSQL: autocommit, so no
+        ``BEGIN``/``ROLLBACK`` round trips; SQLite: no write lock). For hot requests that only
+        read; call it before the first statement. Nothing written in it would be rolled back."""
+        session = self.scoped()
+        if isinstance(session.get_bind(), Connection):
+            return  # bound to a caller's connection (the test harness): its transaction rules
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     @property
     def dialect(self) -> str:

@@ -61,10 +61,22 @@ class PaymentRequired(LmsError):
     code = "payment_required"
 
 
-class TooManyRequests(LmsError):
-    status = 429
-    code = "too_many_requests"
+class RetryLater(LmsError):
+    """The request was fine but cannot be served now: answered with ``Retry-After``."""
 
     def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None):
         super().__init__(message, details=details)
         self.retry_after = max(1, int(retry_after))
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    code = "too_many_requests"
+
+
+class DatabaseBusy(RetryLater):
+    """SQLite kept its write lock past the busy timeout (many writers at once on the embedded
+    database): nothing was written, and the same request can simply be sent again."""
+
+    status = 503
+    code = "busy"

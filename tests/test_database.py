@@ -8,7 +8,8 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from lmscore.db import UTCDateTime, make_engine
+from lmscore.db import SQLITE_BUSY_TIMEOUT_MS, UTCDateTime, as_busy, make_engine
+from lmscore.errors import DatabaseBusy
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
@@ -17,7 +18,8 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         with engine.connect() as connection:
             pragmas = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
                        for name in ("journal_mode", "foreign_keys", "busy_timeout")}
-        assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000}
+        assert pragmas == {"journal_mode": "wal", "foreign_keys": 1,
+                           "busy_timeout": SQLITE_BUSY_TIMEOUT_MS}
     finally:
         engine.dispose()
 
@@ -94,3 +96,79 @@ def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 2  # no lost update
     engine.dispose()
+
+
+def test_a_writer_that_waited_past_the_busy_timeout_is_told_to_retry(tmp_path):
+    """The lock wait has a limit; past it the request is a retryable 503, not our failure."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    try:
+        with engine.begin() as holder:
+            holder.execute(text("CREATE TABLE t (n INTEGER)"))
+            with engine.connect() as waiter:
+                waiter.connection.driver_connection.execute("PRAGMA busy_timeout=50")
+                with pytest.raises(OperationalError) as raised:
+                    waiter.execute(text("INSERT INTO t VALUES (1)"))
+        busy = as_busy(raised.value)
+        assert isinstance(busy, DatabaseBusy)
+        assert (busy.status, busy.code, busy.retry_after) == (503, "busy", 1)
+        assert as_busy(ValueError("database is locked")) is None
+    finally:
+        engine.dispose()
+
+
+def _in_transaction(session) -> bool:
+    """Whether the database (not SQLAlchemy's bookkeeping) has a transaction open."""
+    dbapi = session.connection().connection.dbapi_connection
+    if hasattr(dbapi, "info"):  # psycopg
+        from psycopg.pq import TransactionStatus
+
+        return dbapi.info.transaction_status != TransactionStatus.IDLE
+    return dbapi.in_transaction
+
+
+def test_a_read_only_unit_of_work_opens_no_transaction(lms_database_url):
+    """No BEGIN/ROLLBACK round trips (and on SQLite no write lock) for hot reads; the next
+    unit of work on the same pooled connection is transactional again."""
+    from lmscore.db import Database
+
+    db = Database(lms_database_url, pool_size=1)
+    try:
+        db.read_only()
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
+        assert not _in_transaction(db.session)
+        db.remove()
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
+        assert _in_transaction(db.session)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("LMSCORE_TEST_DATABASE_URL"),
+                    reason="a server connection to cut: PostgreSQL")
+def test_a_connection_idle_in_the_pool_is_pinged_before_use(lms_database_url, monkeypatch):
+    """A pooled connection the server dropped is replaced when it sat idle past
+    PING_AFTER_IDLE_S; one used just before is trusted (no ping per request)."""
+    import lmscore.db
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine(lms_database_url, pool_size=1)
+
+    def cut_the_pooled_connection() -> None:
+        with engine.connect() as pooled:
+            pid = pooled.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with make_engine(lms_database_url).connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+
+    try:
+        monkeypatch.setattr(lmscore.db, "PING_AFTER_IDLE_S", 3600.0)
+        cut_the_pooled_connection()
+        with pytest.raises(OperationalError), engine.connect() as trusted:
+            trusted.exec_driver_sql("SELECT 1")
+        monkeypatch.setattr(lmscore.db, "PING_AFTER_IDLE_S", 0.0)
+        cut_the_pooled_connection()
+        with engine.connect() as pinged:
+            assert pinged.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()

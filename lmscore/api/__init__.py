@@ -9,7 +9,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from ..db import MAX_ID
+from ..db import MAX_ID, as_busy
 from ..errors import LmsError
 from . import errors
 from .auth import auth_required, current_user
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["API_PREFIX", "auth_required", "current_user", "init_app"]
 
 API_PREFIX = "/api/v1"
-#: The largest id a BIGINT (PostgreSQL) or INTEGER (SQLite) column holds.
 
 
 class LmsApi(Api):
@@ -88,6 +87,7 @@ def handle_error(error: Exception):
     from .. import current_platform
 
     current_platform().db.session.rollback()
+    error = as_busy(error) or error
     if not is_api_request():
         from ..web.errors import render_error
 

@@ -11,7 +11,7 @@ import marshmallow as ma
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..errors import LmsError, TooManyRequests
+from ..errors import LmsError, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def from_http_exception(error: HTTPException):
 
 def from_lms_error(error: LmsError):
     headers = {}
-    if isinstance(error, TooManyRequests):
+    if isinstance(error, RetryLater):
         headers["Retry-After"] = str(error.retry_after)
     return error_response(error.status, error.code, error.message, error.details, headers)
 

@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..errors import LmsError, TooManyRequests
+from ..errors import LmsError, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def render_error(error: Exception) -> Response:
                      "The form was open too long or came from another site. Please try again.")
     if isinstance(error, LmsError):
         response = _page(error.status, "Sorry", error.message)
-        if isinstance(error, TooManyRequests):
+        if isinstance(error, RetryLater):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
     if not isinstance(error, HTTPException):

@@ -7,6 +7,7 @@ from .... import current_platform
 from ....db import utcnow
 from ....services import reviews
 from ...auth import auth_required, current_user
+from ...transactions import read_only
 from ..schemas import Integer
 
 blp = Blueprint("reviews", __name__, url_prefix="/api/v1/reviews",
@@ -77,6 +78,7 @@ class StatsArgs(Schema):
 @blp.arguments(NextArgs, location="query")
 @blp.response(200, NextSchema)
 @blp.alt_response(204, description="Nothing is due and no new items are left for today")
+@read_only
 @auth_required
 def next_items(args):
     lms = current_platform()
