@@ -78,9 +78,17 @@ def throwaway_database(url: str, name: str, *, keep: bool = False) -> Iterator[s
         engine.dispose()
 
 
+#: Settings for plugins that cannot start without any: test-mode keys and an API address
+#: nothing listens on (no scenario calls a payment provider; the plugin's hooks still run).
+PLUGIN_SETTINGS: dict[str, dict[str, str]] = {
+    "payments_stripe": {"secret_key": "sk_test_bench", "webhook_secret": "whsec_bench",
+                        "api_base": "http://127.0.0.1:9"},
+}
+
+
 def startable_plugins() -> list[str]:
-    """Every installed plugin that starts without settings of its own: one that needs them
-    (a payment provider's keys, say) is left out, and named, rather than failing the run."""
+    """Every installed plugin that starts with no settings but ``PLUGIN_SETTINGS``: one that
+    needs more is left out, and named, rather than failing the run."""
     from lmscore.app import create_app
     from lmscore.errors import LmsError
     from lmscore.plugins import installed_entry_points
@@ -90,13 +98,22 @@ def startable_plugins() -> list[str]:
         for plugin in sorted(installed_entry_points()):
             try:
                 create_app({"secret_key": SECRET_KEY, "database": {"url": "sqlite://"},
-                            "plugins": {"enabled": [plugin]}},
+                            "plugins": {"enabled": [plugin],
+                                        plugin: PLUGIN_SETTINGS.get(plugin, {})}},
                            config_path=empty.name).extensions["lmscore"].close()
             except LmsError as exc:
                 print(f"plugins      {plugin} left out: {exc.message}")
             else:
                 startable.append(plugin)
     return startable
+
+
+def plugins_toml(plugins: list[str]) -> str:
+    """The ``[plugins]`` table enabling ``plugins``, with their ``PLUGIN_SETTINGS``."""
+    return f"[plugins]\nenabled = {json.dumps(plugins)}\n" + "".join(
+        f"[plugins.{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n"
+                                         for key, value in PLUGIN_SETTINGS[name].items())
+        for name in plugins if name in PLUGIN_SETTINGS)
 
 
 @contextmanager
@@ -116,7 +133,7 @@ def lms_config(database_url: str, *, broker: str = "inprocess",
             f'[email]\nbackend = "file"\nfile_dir = "{workdir / "mail"}"\n'
             '[auth]\nip_rate_limit = "1000000 per minute"\n'
             'account_rate_limit = "1000000 per minute"\naccess_token_minutes = 240\n'
-            f"[plugins]\nenabled = {json.dumps(plugins)}\n"
+            + plugins_toml(plugins)
             + extra_toml,
             encoding="utf-8",
         )

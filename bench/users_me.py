@@ -13,13 +13,14 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import _harness as h
 
 THREADS = 8
 SECONDS = 4.0
@@ -54,12 +55,6 @@ def serve(config_path: str, port: int) -> None:
     waitress_serve(app, host="127.0.0.1", port=port, threads=THREADS, _quiet=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(workdir: Path, plugins: list[str]) -> tuple[subprocess.Popen, int, str, list]:
     config = workdir / "lms.toml"
     config.write_text(
@@ -67,10 +62,10 @@ def start_server(workdir: Path, plugins: list[str]) -> tuple[subprocess.Popen, i
         f'[database]\nurl = "sqlite:///{workdir / "lms.db"}"\n'
         f'[email]\nbackend = "file"\nfile_dir = "{workdir / "mail"}"\n'
         f'[auth]\nip_rate_limit = "1000000 per minute"\n'
-        f"[plugins]\nenabled = {json.dumps(plugins)}\n",
+        + h.plugins_toml(plugins),
         encoding="utf-8",
     )
-    port = free_port()
+    port = h.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMS_")}
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(config), str(port)],
@@ -81,13 +76,7 @@ def start_server(workdir: Path, plugins: list[str]) -> tuple[subprocess.Popen, i
         process.wait(timeout=30)
         raise RuntimeError(f"server with plugins {plugins} failed to start")
     info = json.loads(line)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    h.wait_for_port(port, process, timeout=30)
     return process, port, info["token"], info["plugins"]
 
 
@@ -122,8 +111,6 @@ def load(port: int, token: str, seconds: float) -> float:
 
 
 def main(seconds: float) -> dict:
-    import _harness as h
-
     variants = {"none": [], "all": h.startable_plugins()}
     servers = {}
     with tempfile.TemporaryDirectory(prefix="lms-bench-") as tmp:
