@@ -44,6 +44,16 @@ def test_sign_in_failure_message_is_the_same_for_unknown_emails(web, make_user):
     assert auth.GENERIC_LOGIN_ERROR in unknown.get_data(as_text=True)
 
 
+def test_a_locked_account_page_says_when_to_try_again(web, make_user):
+    user = make_user()
+    for _ in range(5):
+        web.submit("/login", {"email": user.email, "password": "wrong password"})
+    locked = web.submit("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    assert locked.status_code == 429
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60 + 1
+    assert "<form" in locked.get_data(as_text=True)  # the sign-in form, with the message
+
+
 @pytest.mark.parametrize(
     ("next_url", "expected"),
     [

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from .. import current_platform
-from ..errors import LmsError
+from ..errors import LmsError, RetryLater
 from ..services import auth, users
 from .session_auth import login_required, sign_in, sign_out, web_user
 
@@ -75,8 +75,11 @@ def login():
             user = auth.check_credentials(lms, lms.db.session, email,
                                           request.form.get("password", ""))
         except LmsError as exc:
-            return _page("accounts/login.html", {"_form": [exc.message]}, exc.status,
-                         email=email, next=next_url)
+            body, status = _page("accounts/login.html", {"_form": [exc.message]}, exc.status,
+                                 email=email, next=next_url)
+            if isinstance(exc, RetryLater):
+                return body, status, {"Retry-After": str(exc.retry_after)}
+            return body, status
         sign_in(user)
         return redirect(next_url)
     if web_user() is not None:
