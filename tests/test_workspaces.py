@@ -243,3 +243,32 @@ def test_the_local_default_refuses_launches_saying_no_engine_is_configured(
     with pytest.raises(workspaces.WorkspacesNotConfigured,
                        match="No workspace engine is configured"):
         workspaces.launch(lms, lms.db.session, user, "WS")
+
+
+def test_learners_find_their_workspaces_from_the_navigation(lms, jobs, web, learner,
+                                                            make_user, track):
+    from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+    user = learner()
+    lms.db.session.add(Track(code="NOWS", name="Track without a workspace profile"))
+    lms.db.session.commit()
+    learning.enrol(lms, lms.db.session, user, "NOWS")
+    web.sign_in(user.email, DEFAULT_PASSWORD)
+    page = web.get("/workspaces").get_data(as_text=True)
+    assert 'href="/workspaces"' in page  # the navigation item
+    assert "Workspace track" in page and "not started yet" in page
+    assert 'href="/tracks/WS/workspace"' in page
+    workspaces.launch(lms, lms.db.session, user, "WS")
+    jobs.drain()
+    page = web.get("/workspaces").get_data(as_text=True)
+    assert "running" in page and ">Open<" in page
+
+
+def test_without_a_workspace_engine_there_is_no_workspaces_link(app_factory, make_user):
+    from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+    app = app_factory()
+    web = app.test_client()
+    user = make_user("student")
+    web.sign_in(user.email, DEFAULT_PASSWORD)
+    assert 'href="/workspaces"' not in web.get("/dashboard").get_data(as_text=True)

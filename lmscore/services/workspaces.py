@@ -39,7 +39,7 @@ from ..capabilities.workspaces import (
 from ..db import utcnow
 from ..errors import Conflict, LmsError, NotFound, PermissionDenied
 from ..events import WorkspaceChanged
-from ..models import Track, User, Workspace
+from ..models import Enrolment, Track, User, Workspace
 from . import events, learning
 from .permissions import Action, can, require
 
@@ -153,6 +153,26 @@ def my_workspaces(session: Session, actor: User) -> list[Workspace]:
         select(Workspace).where(Workspace.user_id == actor.id)
         .options(joinedload(Workspace.track)).order_by(Workspace.id)
     ))
+
+
+def any_engine(lms: Platform) -> bool:
+    """Whether the site's or some track's workspaces run on a real engine."""
+    return any(workspaces_enabled(lms, code) for code in (None, *lms.settings.tracks))
+
+
+def my_track_workspaces(lms: Platform, session: Session,
+                        actor: User) -> list[tuple[Track, Workspace | None]]:
+    """The learner's open tracks that have workspaces, each with its workspace (None before
+    the first launch)."""
+    require(actor, Action.LAUNCH_OWN_WORKSPACE)
+    rows = session.execute(
+        select(Track, Workspace)
+        .join(Enrolment, (Enrolment.track_id == Track.id) & (Enrolment.user_id == actor.id))
+        .outerjoin(Workspace, (Workspace.track_id == Track.id) & (Workspace.user_id == actor.id))
+        .where(Enrolment.status.in_(learning.OPEN_ENROLMENT), Track.archived_at.is_(None))
+        .order_by(Track.name)
+    ).all()
+    return [(track, row) for track, row in rows if workspaces_enabled(lms, track.code)]
 
 
 def workspace_for_track(session: Session, actor: User, track: Track) -> Workspace | None:

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
+from .. import current_platform
 from ..models import Role
 from ..services import notifications as notifications_service
+from ..services import workspaces as workspaces_service
 from . import navigation, security, session_auth, themes
 from .navigation import NavItem
 
@@ -75,6 +77,8 @@ def core_nav_items(user) -> list[NavItem]:
         items.append(NavItem("Payments", url_for("payments_pages.receipts"), order=85))
         items.append(NavItem("Dashboard", url_for("learner.dashboard"), order=5))
         items.append(NavItem("Quizzes", url_for("quiz_pages.index"), order=20))
+        if workspaces_service.any_engine(current_platform()):
+            items.append(NavItem("Workspaces", url_for("workspace_pages.mine"), order=25))
     items += [
         NavItem("Review queue", url_for("trainer.queue"), order=40, roles=STAFF_ROLES),
         NavItem("Quiz builder", url_for("quiz_pages.builder"), order=42, roles=STAFF_ROLES),

@@ -29,6 +29,14 @@ def workspaces_enabled(track_code: str | None = None) -> bool:
     return workspaces.workspaces_enabled(current_platform(), track_code)
 
 
+@bp.get("/workspaces")
+@login_required
+def mine():
+    lms = current_platform()
+    return render_template("workspaces/mine.html", rows=workspaces.my_track_workspaces(
+        lms, lms.db.session, web_user()))
+
+
 @bp.get("/tracks/<code>/workspace")
 @login_required
 def page(code: str):
