@@ -3,8 +3,9 @@
 
 Goal (issue 6): under 50 ms. Prints figures only (never asserts). The time measured is the
 app's own: requests go through the WSGI app in process (Flask's test client, signed in through
-the session), so no network or HTTP server is counted. Seeding is bulk inserts into a fresh
-SQLite database in a temporary directory (or ``--database-url``, which must be empty).
+the session), so no network or HTTP server is counted. Also printed: the SQL statements one
+request of each page sends. Seeding is bulk inserts into a fresh SQLite database in a
+temporary directory (or ``--database-url``, which must be empty).
 
     .venv/bin/python bench/dashboard.py [--tracks 10] [--logs 5000] [--requests 200]
 """
@@ -20,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import _harness as h
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from lmscore.app import create_app
 from lmscore.db import utcnow
@@ -120,8 +121,22 @@ def timings(client, path: str, requests: int) -> list[float]:
     return out
 
 
+def statements_per_request(engine, client, path: str) -> int:
+    sent = []
+
+    def record(*_args):
+        sent.append(1)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return len(sent)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--tracks", type=int, default=10)
     parser.add_argument("--logs", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=200)
@@ -152,13 +167,15 @@ def main() -> None:
             session["uid"], session["sv"] = user_id, version
         print(f"seeded {args.tracks} tracks, {args.tracks * ITEMS} cards, {args.logs} review "
               f"logs in {seeded_s:.1f} s ({lms.db.engine.url.get_backend_name()})")
-        print(f"{'page':<12} {'p50 ms':>8} {'p95 ms':>8}   ({args.requests} requests each)")
+        print(f"{'page':<12} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>4}   "
+              f"({args.requests} requests each)")
         for label, path in (("home", "/"), ("dashboard", "/dashboard")):
             values = timings(client, path, args.requests)
             p95 = statistics.quantiles(values, n=20)[-1]
-            print(f"{label:<12} {statistics.median(values):8.1f} {p95:8.1f}")
+            sent = statements_per_request(lms.db.engine, client, path)
+            print(f"{label:<12} {statistics.median(values):8.1f} {p95:8.1f} {sent:4}")
             figures[label] = {"rate_per_s": round(1000 * len(values) / sum(values), 1),
-                              **h.percentiles([v / 1000 for v in values])}
+                              "statements": sent, **h.percentiles([v / 1000 for v in values])}
         lms.jobs.close()
         lms.db.remove()
         lms.db.engine.dispose()

@@ -3,10 +3,12 @@ the API and the dashboard's "why am I seeing this"."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from test_tracks_queries import counting
 from test_web_pages import assert_no_inline_script
 from tracks_fixture import write_bank, write_track
 
@@ -20,7 +22,7 @@ from lmscore.capabilities import (
 from lmscore.db import utcnow
 from lmscore.defaults.recommendations import CoreRecommender
 from lmscore.errors import StartupError
-from lmscore.models import CardState, Item
+from lmscore.models import CardState, Item, User
 from lmscore.services import content, learning, recommendations, reviews
 from lmscore.testing import ApiClient
 from lmscore.testing.contracts import RecommenderContract
@@ -161,6 +163,35 @@ def test_core_recommends_next_step_then_due_reviews(lms, learner, app):
     assert due.target == "bank:TT" and ranked[1].score == 0.51
     assert due.evidence["due"] == 1 and due.evidence["days_waited"] == 2
     assert "1 review due" in due.reason and "waited 2 days" in due.reason
+
+
+def test_recommenders_are_handed_the_callers_progress(app_factory, learner, lms_config):
+    """The dashboard computes track progress for its own panels and hands it over: neither
+    the core recommender nor another one computes it again. Without it, it is computed."""
+    seen = []
+
+    class Recorder(Recommender):
+        name = "recorder"
+
+        def recommend(self, session, request):
+            user = session.get(User, request.user_id)
+            seen.append(recommendations.learner_progress(session, user, request))
+            return []
+
+    app = app_factory(plugins={"recorder": plugin_with(Recorder())})
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        session = lms.db.session
+        progress = learning.my_progress(session, learner)
+        with counting(lms) as statements:
+            ranked = recommendations.for_learner(lms, session, learner, utcnow(),
+                                                 progress=progress)
+        assert [r.recommendation.title for r in ranked] == ["TT · Project 1: Step 1.1"]
+        assert list(seen.pop()) == progress
+        assert not any(re.search(r"\bFROM (projects|enrolments)\b", s) for s in statements)
+
+        recommendations.for_learner(lms, session, learner, utcnow())
+        assert [p.track.code for p in seen.pop()] == ["TT"]
 
 
 def test_core_gives_staff_nothing(lms, app, make_user):

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from tracks_fixture import write_bank, write_track
 
+from lmscore.defaults.scheduling import LeitnerScheduler
 from lmscore.services import content
 
 
@@ -293,3 +294,82 @@ def test_next_items_put_due_cards_first_then_new_within_the_day_allowance(app, l
         assert not {i.id for i in upcoming[3:]} & set(cards)
         assert [i.id for i in reviews.next_items(lms, session, user, bank, 2, week)] \
             == due_order[:2]
+
+
+class QuarterRecall(LeitnerScheduler):
+    """Leitner's intervals, and a recall estimate of 0.25 for every card it knows (None for
+    a card marked ``unknown``: mastery then falls back to the interval)."""
+
+    name = "quarter"
+
+    def retrievability(self, state, at):
+        return None if state.data.get("unknown") else 0.25
+
+
+def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
+    """The database counts the cards and reviews; the forecast follows the learner's local
+    days (here across the switch to summer time); mastery takes the bank's scheduler's
+    estimate for its own cards and the interval for cards another scheduler left."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from lmscore import hookimpl
+    from lmscore.models import CardState, Item, QuestionBank, ReviewLog
+    from lmscore.services import reviews
+
+    class Plugin:
+        @hookimpl
+        def lms_register_schedulers(self):
+            return [QuarterRecall()]
+
+    app = app_factory({"banks": {"TT": {"scheduler": "quarter"}}},
+                      plugins={"quarter": Plugin()})
+    lms = app.extensions["lmscore"]
+    user = make_user("student", timezone="America/New_York")
+    now = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York; summer time on 8 March
+    zone = ZoneInfo("America/New_York")
+    with app.app_context():
+        session = lms.db.session
+        assert not any(r.error for r in content.sync(lms, session))
+        bank = session.scalar(select(QuestionBank).where(QuestionBank.code == "TT"))
+        items = session.scalars(select(Item).where(Item.bank_id == bank.id)
+                                .order_by(Item.id)).all()
+        assert len(items) == 8
+        cards = [  # scheduler, due, interval, data
+            ("quarter", now - timedelta(days=2), 1, {}),  # overdue: due now, forecast today
+            ("quarter", datetime(2026, 3, 1, 23, 30, tzinfo=zone), 30, {"unknown": True}),
+            ("leitner", datetime(2026, 3, 9, 0, 30, tzinfo=zone), 30, {"box": 5}),
+            ("leitner", datetime(2026, 3, 8, 23, 30, tzinfo=zone), 2, {"box": 1}),
+            ("quarter", datetime(2026, 4, 15, 12, 0, tzinfo=zone), 40, {}),  # beyond 30 days
+        ]
+        for item, (scheduler, due, interval, data) in zip(items, cards, strict=False):
+            session.add(CardState(user_id=user.id, item_id=item.id, bank_id=bank.id,
+                                  scheduler=scheduler, due_at=due.astimezone(UTC),
+                                  interval_days=interval, data=data, reps=1, lapses=0,
+                                  last_reviewed_at=now - timedelta(days=3)))
+        logs = [  # first review (state before: None) or not, rating, when
+            (None, "good", now - timedelta(hours=1)), (None, "good", now - timedelta(hours=2)),
+            (None, "again", now - timedelta(hours=3)), (None, "good", now - timedelta(days=1)),
+            ({}, "again", now - timedelta(days=2)), ({}, "good", now - timedelta(days=3)),
+            ({}, "good", now - timedelta(days=40)),  # older than the retention window
+        ]
+        for n, (before, rating, at) in enumerate(logs):
+            session.add(ReviewLog(user_id=user.id, item_id=items[n % 5].id, bank_id=bank.id,
+                                  client_attempt_id=f"stats-{n}", rating=rating,
+                                  reviewed_at=at, scheduler="quarter", state_before=before,
+                                  state_after={}, response={}))
+        session.commit()
+        stats = reviews.stats(lms, session, user, bank, now)
+
+    assert (stats["due_now"], stats["due_today"], stats["learned"]) == (1, 2, 3)
+    # Three items without a card, and two of the day's five new items left.
+    assert stats["new_available"] == 2
+    assert stats["retention_30d"] == 0.5
+    due = {entry["date"]: entry["due"] for entry in stats["forecast"] if entry["due"]}
+    assert due == {"2026-03-01": 2, "2026-03-08": 1, "2026-03-09": 1}
+    assert stats["forecast"][0]["date"] == "2026-03-01" and len(stats["forecast"]) == 30
+    # (0.25 + 1 + 1 + 0 + 0.25) mastered of 8 items, after 7 reviews.
+    assert stats["facets"] == [{"facet": "sql/querying/select/filtering", "items": 8,
+                                "reviews": 7, "mastery": 0.3125, "struggling": True}]
+    assert stats["struggling"] == stats["facets"]

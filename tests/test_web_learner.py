@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from test_tracks_queries import counting
 from test_web_pages import assert_no_inline_script
 from tracks_fixture import write_bank, write_track
 
@@ -39,8 +40,8 @@ def ids(lms, model, **where):
     return [row.id for row in session.query(model).filter_by(**where).order_by(model.id)]
 
 
-def project_ids(web):
-    return [int(n) for n in re.findall(r'href="/projects/(\d+)"', web.get("/tracks/TT").text)]
+def project_ids(web, code="TT"):
+    return [int(n) for n in re.findall(r'href="/projects/(\d+)"', web.get(f"/tracks/{code}").text)]
 
 
 def test_catalogue_and_track_are_public(synced, web):
@@ -143,6 +144,51 @@ def test_dashboard(learner, web, lms, app):
     assert "5 new today" in html and 'href="/review/TT"' in html
     assert html.count("<svg") == 3 and 'role="img"' in html and "style=" not in html
     assert_no_inline_script(html)
+
+
+def add_track_with_bank(root, code: str, projects: int) -> None:
+    """Another free track with its own bank (item ids renamed: they are unique site-wide)."""
+    folder = write_track(root, code, projects=projects)
+    write_bank(folder)
+    for bank_file in (folder / "bank").iterdir():
+        bank_file.write_text(bank_file.read_text().replace('"tt-', f'"{code.lower()}-'))
+
+
+def work_in(web, lms, code: str) -> None:
+    """Enrol, complete the first step and answer a card: every dashboard panel gets rows."""
+    web.submit(f"/tracks/{code}", {}, action=f"/tracks/{code}/enrol")
+    first = project_ids(web, code)[0]
+    step_id = ids(lms, Step, project_id=first)[0]
+    web.submit(f"/projects/{first}", {"shown_at": "0"}, action=f"/steps/{step_id}/complete")
+    card = web.get(f"/review/{code}").text
+    assert "Right!" in web.submit(f"/review/{code}", {**card_fields(card), "selected": "A"}).text
+
+
+def dashboard_queries(web, lms) -> list[str]:
+    """The statements ``GET /dashboard`` sends, without the test's transaction control."""
+    with counting(lms) as statements:
+        assert web.get("/dashboard").status_code == 200
+    return [s for s in statements if s.lstrip().startswith(("SELECT", "WITH"))]
+
+
+def test_dashboard_statements_do_not_grow_with_tracks(learner, web, lms, app, tmp_path):
+    """No N+1: the dashboard sends as many statements for one track as for four, each with
+    its bank, reviews, done steps and more projects; the recommender reuses its progress."""
+    work_in(web, lms, "TT")
+    small = dashboard_queries(web, lms)
+    for code in ("UU", "VV", "WW"):
+        add_track_with_bank(tmp_path / "content", code, projects=3)
+    with app.app_context():
+        assert not any(r.error for r in content.sync(lms, lms.db.session))
+    for code in ("UU", "VV", "WW"):
+        work_in(web, lms, code)
+    html = web.get("/dashboard").text
+    assert all(f"Review {code}" in html for code in ("TT", "UU", "VV", "WW"))
+    large = dashboard_queries(web, lms)
+    assert len(large) == len(small), "\n".join(large)
+    assert len(large) <= 20, "\n".join(large)  # 44 before progress was shared and stats grouped
+    # Track progress once: the core recommender is handed the dashboard's.
+    assert sum(bool(re.search(r"\bFROM projects\b", s)) for s in large) == 1, large
 
 
 def card_fields(html):

@@ -6,7 +6,7 @@ results with the weights configured under ``[recommendations]``."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from ..services.learning import TrackProgress
 
 
 class RecommendationKind(StrEnum):
@@ -48,6 +50,10 @@ class RecommendationRequest:
     now: datetime
     #: The most recommendations the caller will show; a provider may return fewer.
     limit: int = 10
+    #: The learner's progress in each of their tracks (``learning.my_progress``) when the
+    #: caller has computed it already, as the dashboard has; None otherwise. Read it with
+    #: ``lmscore.services.recommendations.learner_progress``, which computes it when absent.
+    progress: Sequence[TrackProgress] | None = None
 
 
 class Recommender(ABC):

@@ -3,6 +3,7 @@ plugin: the next step whose prerequisites are met, and reviews that are due."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -15,8 +16,8 @@ from ..capabilities import (
     Recommender,
 )
 from ..hookspecs import hookimpl
-from ..models import CardState, EnrolmentStatus, Item, QuestionBank, User
-from ..services import learning
+from ..models import CardState, Item, QuestionBank, User
+from ..services import learning, recommendations
 from ..services.permissions import Action, can
 
 
@@ -24,15 +25,12 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def next_steps(session: Session, user: User) -> list[Recommendation]:
+def next_steps(tracks: Sequence[learning.TrackProgress]) -> list[Recommendation]:
     """Per active track: the first step not done in the first open, unfinished project (or
     handing it in once every step is done)."""
     out = []
-    for progress in learning.my_progress(session, user):
-        if progress.enrolment is None or progress.enrolment.status != EnrolmentStatus.ACTIVE:
-            continue
-        current = next((p for p in progress.projects
-                        if p.status not in ("completed", "locked")), None)
+    for progress in tracks:
+        current = progress.next_up
         if current is None:
             continue
         project = current.project
@@ -44,8 +42,7 @@ def next_steps(session: Session, user: User) -> list[Recommendation]:
         if project.prerequisites:
             why += (", and its prerequisites (project "
                     f"{', '.join(str(n) for n in project.prerequisites)}) are completed")
-        step = next((s for s in project.steps
-                     if s.archived_at is None and s.id not in current.completed_step_ids), None)
+        step = current.next_step
         if step is not None:
             out.append(Recommendation(
                 RecommendationKind.NEXT_STEP, f"step:{step.id}",
@@ -92,7 +89,8 @@ class CoreRecommender(Recommender):
         user = session.get(User, request.user_id)
         if user is None or not can(user, Action.SUBMIT_WORK):
             return []
-        found = due_reviews(session, user, request.now) + next_steps(session, user)
+        found = due_reviews(session, user, request.now) + next_steps(
+            recommendations.learner_progress(session, user, request))
         return sorted(found, key=lambda r: -r.score)[: request.limit]
 
 

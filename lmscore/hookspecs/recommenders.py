@@ -19,4 +19,7 @@ def lms_register_recommenders(lms: Platform) -> list[Recommender] | None:
     their recommendations are merged (same kind and target: one entry) and ranked by score ×
     the provider's weight from ``[recommendations] weights`` (default 1; 0 turns a provider
     off). The core registers ``core`` (next step whose prerequisites are met, due reviews).
+    A recommender that needs the learner's track progress reads it with
+    ``lmscore.services.recommendations.learner_progress(session, user, request)``: the
+    dashboard has computed it already and hands it over in ``request.progress``.
     """

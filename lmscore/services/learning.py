@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..capabilities import PaymentStatus
 from ..db import utcnow
@@ -174,11 +174,20 @@ def revoke(session: Session, actor: User, enrolment_id: int) -> Enrolment:
 def my_enrolments(session: Session, user: User) -> list[Enrolment]:
     return list(session.scalars(
         select(Enrolment).where(Enrolment.user_id == user.id)
-        .options(selectinload(Enrolment.track)).order_by(Enrolment.id)
+        .options(joinedload(Enrolment.track, innerjoin=True)).order_by(Enrolment.id)
     ))
 
 
 # -- progress ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOutline:
+    """What progress needs of a step: enough to link to it, without its body."""
+
+    id: int
+    number: int
+    title: str
 
 
 @dataclass
@@ -190,6 +199,8 @@ class ProjectProgress:
     steps_total: int
     time_spent_s: int
     completed_step_ids: set[int] = field(default_factory=set)
+    #: The first live step (in number order) not completed yet; None once every step is done.
+    next_step: StepOutline | None = None
     #: The waiver that opens this project although a prerequisite is not completed (None
     #: when the prerequisites are met, or the project is completed).
     unlocked_by: PrerequisiteWaiver | None = None
@@ -215,6 +226,16 @@ class TrackProgress:
     def time_spent_s(self) -> int:
         return sum(p.time_spent_s for p in self.projects)
 
+    @property
+    def next_up(self) -> ProjectProgress | None:
+        """The project to work on next: in an active enrolment, the first project neither
+        completed nor locked (its ``next_step``, or its deliverables once every step is
+        done). None when the enrolment is not active or no project is open."""
+        if self.enrolment is None or self.enrolment.status != EnrolmentStatus.ACTIVE:
+            return None
+        return next((p for p in self.projects if p.status not in ("completed", "locked")),
+                    None)
+
 
 def track_progress(session: Session, user: User, track: Track) -> TrackProgress:
     return tracks_progress(session, user, [track])[0]
@@ -222,23 +243,37 @@ def track_progress(session: Session, user: User, track: Track) -> TrackProgress:
 
 def my_progress(session: Session, user: User) -> list[TrackProgress]:
     """Progress in every track the learner is enrolled in (any status)."""
-    return tracks_progress(session, user, [e.track for e in my_enrolments(session, user)])
+    enrolments = my_enrolments(session, user)
+    return _tracks_progress(session, user, [e.track for e in enrolments],
+                            {e.track_id: e for e in enrolments})
 
 
 def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[TrackProgress]:
     """Progress of one learner in several tracks, in a fixed number of queries (however many
     tracks, projects, steps or other learners there are)."""
+    return _tracks_progress(session, user, tracks, None)
+
+
+def _tracks_progress(session: Session, user: User, tracks: list[Track],
+                     enrolments: dict[int, Enrolment] | None) -> list[TrackProgress]:
+    """``enrolments``: the learner's, by track id, when the caller has them already."""
     if not tracks:
         return []
+    if enrolments is None:
+        enrolments = {e.track_id: e for e in session.scalars(select(Enrolment).where(
+            Enrolment.user_id == user.id, Enrolment.track_id.in_([t.id for t in tracks])
+        ))}
     projects = list(session.scalars(
         select(Project)
         .where(Project.track_id.in_([t.id for t in tracks]), Project.archived_at.is_(None))
         .order_by(Project.track_id, Project.number)
     ))
     project_ids = [p.id for p in projects]
+    # Outlines rather than Step rows: the bodies are long and progress never shows them.
     steps = session.execute(
-        select(Step.id, Step.project_id)
+        select(Step.id, Step.project_id, Step.number, Step.title)
         .where(Step.project_id.in_(project_ids), Step.archived_at.is_(None))
+        .order_by(Step.project_id, Step.number)
     ).all()
     required = session.execute(
         select(Deliverable.id, Deliverable.project_id).where(
@@ -256,16 +291,13 @@ def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[T
         select(Deliverable.project_id).join(Submission, Submission.deliverable_id == Deliverable.id)
         .where(Submission.user_id == user.id, Deliverable.project_id.in_(project_ids)).distinct()
     ))
-    enrolments = {e.track_id: e for e in session.scalars(select(Enrolment).where(
-        Enrolment.user_id == user.id, Enrolment.track_id.in_([t.id for t in tracks])
-    ))}
     waivers = {w.project_id: w for w in session.scalars(select(PrerequisiteWaiver).where(
         PrerequisiteWaiver.user_id == user.id, PrerequisiteWaiver.project_id.in_(project_ids)
     ))}
 
-    steps_by_project: dict[int, list[int]] = defaultdict(list)
-    for step_id, project_id in steps:
-        steps_by_project[project_id].append(step_id)
+    steps_by_project: dict[int, list[StepOutline]] = defaultdict(list)
+    for step_id, project_id, number, title in steps:
+        steps_by_project[project_id].append(StepOutline(step_id, number, title))
     required_by_project: dict[int, list[int]] = defaultdict(list)
     for deliverable_id, project_id in required:
         required_by_project[project_id].append(deliverable_id)
@@ -290,9 +322,10 @@ def tracks_progress(session: Session, user: User, tracks: list[Track]) -> list[T
 
 
 def _project_progress(
-    project: Project, step_ids: list[int], statuses: list[str | None], done: dict[int, int],
-    *, blocked: bool, submitted: bool,
+    project: Project, steps: list[StepOutline], statuses: list[str | None],
+    done: dict[int, int], *, blocked: bool, submitted: bool,
 ) -> ProjectProgress:
+    step_ids = [s.id for s in steps]
     done_ids = {s for s in step_ids if s in done}
     approved = sum(1 for s in statuses if s == SubmissionStatus.APPROVED.value)
     if statuses:
@@ -317,7 +350,7 @@ def _project_progress(
     return ProjectProgress(
         project=project, status=status, percent=percent, steps_done=len(done_ids),
         steps_total=len(step_ids), time_spent_s=sum(done[s] for s in done_ids),
-        completed_step_ids=done_ids,
+        completed_step_ids=done_ids, next_step=next((s for s in steps if s.id not in done), None),
     )
 
 

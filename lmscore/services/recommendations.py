@@ -6,6 +6,7 @@ with the best weighted score, its reason and evidence, and the other providers n
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..capabilities import Recommendation, RecommendationRequest
 from ..models import User
+from . import learning
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -41,13 +43,18 @@ class RankedRecommendation:
 
 
 def for_learner(lms: Platform, session: Session, user: User, now: datetime,
-                limit: int | None = None) -> list[RankedRecommendation]:
+                limit: int | None = None,
+                progress: Sequence[learning.TrackProgress] | None = None,
+                ) -> list[RankedRecommendation]:
     """The merged, ranked recommendations for ``user`` (at most ``limit``, default
-    ``[recommendations] limit``). A recommender that raises is logged and skipped: one broken
-    provider must not take the dashboard down."""
+    ``[recommendations] limit``). ``progress``: the learner's ``learning.my_progress`` when
+    the caller has it, handed to the recommenders so that none computes it again. A
+    recommender that raises is logged and skipped: one broken provider must not take the
+    dashboard down."""
     settings = lms.settings.recommendations
     limit = limit or settings.limit
-    request = RecommendationRequest(user_id=user.id, now=now, limit=limit)
+    request = RecommendationRequest(user_id=user.id, now=now, limit=limit,
+                                    progress=None if progress is None else tuple(progress))
     best: dict[tuple[str, str], RankedRecommendation] = {}
     supporters: dict[tuple[str, str], list[str]] = {}
     for recommender in lms.recommenders:
@@ -73,3 +80,12 @@ def for_learner(lms: Platform, session: Session, user: User, now: datetime,
     ]
     merged.sort(key=lambda r: (-r.score, r.recommendation.kind.value, r.recommendation.target))
     return merged[:limit]
+
+
+def learner_progress(session: Session, user: User,
+                     request: RecommendationRequest) -> Sequence[learning.TrackProgress]:
+    """For a recommender: the learner's progress in each of their tracks, the request's when
+    its caller computed it already (the dashboard does), otherwise computed now."""
+    if request.progress is not None:
+        return request.progress
+    return learning.my_progress(session, user)

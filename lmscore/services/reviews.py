@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from sqlalchemy import Integer, String, bindparam, case, exists, func, literal, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from ..capabilities import Answer, GradableItem, Rating
+from ..capabilities import Answer, GradableItem, Rating, Scheduler
 from ..capabilities import CardState as State
 from ..db import UTCDateTime
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -42,7 +42,6 @@ from ..models import (
 from . import events, learning
 
 if TYPE_CHECKING:
-    from ..capabilities import Scheduler
     from ..platform import Platform
 
 #: Item types a learner rates after seeing the model answer instead of being graded.
@@ -320,65 +319,237 @@ def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
 def stats_for_banks(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
                     now: datetime) -> dict[int, dict[str, Any]]:
     """Per bank id: due now and today, new items available, learned, 30-day retention, streak,
-    facet mastery and a 30-day due forecast. Each query covers every bank at once (grouped by
-    bank), so a dashboard with ten banks costs what one bank does."""
+    facet mastery and a 30-day due forecast. The database counts, each statement covering
+    every bank at once (grouped by bank), so a dashboard with ten banks costs what one bank
+    does, and the learner's cards are not read one by one (only where the bank's scheduler
+    estimates recall card by card)."""
+    if not banks:
+        return {}
     settings = lms.settings.reviews
-    bank_ids = [bank.id for bank in banks]
-    day_start = local_day_start(user, now)
-    day_end = day_start + timedelta(days=1)
-    zone = ZoneInfo(user.timezone or "UTC")
-    today = now.astimezone(zone).date()
-    cards = _cards_of(session, user, bank_ids)
-    unseen = dict(session.execute(
-        select(Item.bank_id, func.count()).where(
-            Item.bank_id.in_(bank_ids), Item.archived_at.is_(None),
-            ~exists().where(CardState.user_id == user.id, CardState.item_id == Item.id),
-        ).group_by(Item.bank_id)
-    ).all())
-    logs = ReviewLog.user_id == user.id, ReviewLog.bank_id.in_(bank_ids)
-    new_today = dict(session.execute(
-        select(ReviewLog.bank_id, func.count()).where(
-            *logs, ReviewLog.state_before.is_(None), ReviewLog.reviewed_at >= day_start,
-        ).group_by(ReviewLog.bank_id)
-    ).all())
-    recall = {bank_id: (total, kept) for bank_id, total, kept in session.execute(
-        select(ReviewLog.bank_id, func.count(),
-               func.sum(case((ReviewLog.rating != "again", 1), else_=0)))
-        .where(*logs, ReviewLog.state_before.is_not(None),
-               ReviewLog.reviewed_at >= now - timedelta(days=30))
-        .group_by(ReviewLog.bank_id)
-    )}
+    today = now.astimezone(ZoneInfo(user.timezone or "UTC")).date()
+    figures = _bank_figures(lms, session, user, banks, now)
+    forecast = _due_forecast(session, user, [bank.id for bank in banks], now)
     streak = streak_days(session, user, now)
-    mastery = _facet_mastery(lms, session, user, banks, cards, now)
     out = {}
     for bank in banks:
-        mine = cards.get(bank.id, [])
-        forecast_counts: dict[int, int] = defaultdict(int)
-        for card in mine:
-            if card.due_at < day_start + timedelta(days=30):
-                forecast_counts[max(0, (card.due_at.astimezone(zone).date() - today).days)] += 1
-        total, kept = recall.get(bank.id, (0, 0))
-        left_today = settings.new_per_day - new_today.get(bank.id, 0)
-        facets = mastery[bank.id]
+        mine = figures[bank.id]
+        left_today = settings.new_per_day - mine.new_today
         out[bank.id] = {
             "bank": bank.code,
-            "due_now": sum(card.due_at <= now for card in mine),
-            "due_today": sum(card.due_at < day_end for card in mine),
-            "new_available": max(0, min(unseen.get(bank.id, 0), left_today)),
-            "learned": sum(card.interval_days >= settings.mastery_interval_days
-                           for card in mine),
-            "retention_30d": round((kept or 0) / total, 4) if total else None,
-            "streak_days": streak, "facets": facets,
-            "struggling": [f for f in facets if f["struggling"]],
-            "forecast": [{"date": (today + timedelta(days=n)).isoformat(),
-                          "due": forecast_counts[n]} for n in range(30)],
+            "due_now": mine.due_now,
+            "due_today": mine.due_today,
+            "new_available": max(0, min(mine.unseen, left_today)),
+            "learned": mine.learned,
+            "retention_30d": round(mine.recalled / mine.recalls, 4) if mine.recalls else None,
+            "streak_days": streak, "facets": mine.facets,
+            "struggling": [f for f in mine.facets if f["struggling"]],
+            "forecast": [{"date": (today + timedelta(days=n)).isoformat(), "due": due}
+                         for n, due in enumerate(forecast[bank.id])],
         }
     return out
+
+
+@dataclass
+class _BankFigures:
+    """One bank's counts for one learner, summed over its facets."""
+
+    due_now: int = 0
+    due_today: int = 0
+    #: Cards whose interval reached ``[reviews] mastery_interval_days``.
+    learned: int = 0
+    #: Live items the learner has no card for.
+    unseen: int = 0
+    #: First reviews since the local midnight.
+    new_today: int = 0
+    #: Reviews of cards seen before in the last 30 days, and those not rated "again".
+    recalls: int = 0
+    recalled: int = 0
+    facets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _bank_figures(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
+                  now: datetime) -> dict[int, _BankFigures]:
+    """Counts and facet mastery per bank: four grouped statements (cards, items, reviews per
+    facet, recent reviews) and the banks' tracks, plus one reading the cards of schedulers
+    that estimate recall."""
+    if not banks:
+        return {}
+    settings = lms.settings.reviews
+    params = {"user_id": user.id, "bank_ids": [bank.id for bank in banks]}
+    figures = {bank.id: _BankFigures() for bank in banks}
+    schedulers = _schedulers_of(lms, session, user, banks)
+    # Mastery takes the scheduler's recall estimate where it has one, card by card in Python.
+    # A scheduler keeping the base class's retrievability (always None) has none: the
+    # database counts its cards like any other.
+    estimating = {bank_id for bank_id, scheduler in schedulers.items()
+                  if type(scheduler).retrievability is not Scheduler.retrievability}
+    mastered: dict[tuple[int, int], float] = defaultdict(float)
+    day_start = local_day_start(user, now)
+    for bank_id, facet_id, scheduler, due_now, due_today, learned in session.execute(
+        _card_counts_statement(),
+        {**params, "now": now, "day_end": day_start + timedelta(days=1),
+         "mastery_days": settings.mastery_interval_days},
+    ):
+        mine = figures[bank_id]
+        mine.due_now += due_now
+        mine.due_today += due_today
+        mine.learned += learned
+        if bank_id not in estimating or scheduler != schedulers[bank_id].name:
+            mastered[bank_id, facet_id] += learned
+    for bank_id, cards in _cards_of(session, user, sorted(estimating)).items():
+        scheduler = schedulers[bank_id]
+        for card in cards:
+            if card.scheduler != scheduler.name:
+                continue  # counted above: its fields mean nothing to this scheduler
+            estimate = scheduler.retrievability(State(
+                due_at=card.due_at, interval_days=card.interval_days, data=card.data), now)
+            mastered[bank_id, card.facet_id] += estimate if estimate is not None else float(
+                card.interval_days >= settings.mastery_interval_days)
+    for bank_id, new_today, recalls, recalled in session.execute(
+        _recent_reviews_statement(),
+        {**params, "day_start": day_start, "since": now - timedelta(days=30)},
+    ):
+        mine = figures[bank_id]
+        mine.new_today, mine.recalls, mine.recalled = new_today, recalls, recalled
+    reviews = dict(session.execute(_facet_reviews_statement(), params).all())
+    items = session.execute(_item_counts_statement(), params).all()
+    for bank_id, facet_id, path, total, seen in sorted(items, key=lambda row: row.path):
+        mine = figures[bank_id]
+        mine.unseen += total - seen
+        mastery = round(mastered[bank_id, facet_id] / total, 4)
+        count = reviews.get(facet_id, 0)
+        mine.facets.append({
+            "facet": path, "items": total, "reviews": count, "mastery": mastery,
+            "struggling": mastery < settings.struggling_below
+            and count >= settings.struggling_min_reviews,
+        })
+    return figures
+
+
+def _schedulers_of(lms: Platform, session: Session, user: User,
+                   banks: list[QuestionBank]) -> dict[int, Scheduler]:
+    """Each bank's scheduler bound to the learner; each scheduler is bound once."""
+    track_codes = dict(session.execute(
+        select(Track.id, Track.code).where(Track.id.in_({b.track_id for b in banks}))
+    ).all())
+    bound: dict[str, Scheduler] = {}
+    out = {}
+    for bank in banks:
+        scheduler = lms.scheduler_for(track_codes.get(bank.track_id), bank.code)
+        if scheduler.name not in bound:
+            bound[scheduler.name] = scheduler.for_learner(session, user.id)
+        out[bank.id] = bound[scheduler.name]
+    return out
+
+
+def _count_if(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _learner_cards():
+    return (CardState.user_id == bindparam("user_id", type_=Integer),
+            CardState.bank_id.in_(bindparam("bank_ids", expanding=True)))
+
+
+@functools.cache
+def _card_counts_statement():
+    """Per bank, facet and card scheduler: the learner's cards due now, due today, learned."""
+    return (
+        select(CardState.bank_id, Item.facet_id, CardState.scheduler,
+               _count_if(CardState.due_at <= bindparam("now", type_=UTCDateTime())),
+               _count_if(CardState.due_at < bindparam("day_end", type_=UTCDateTime())),
+               _count_if(CardState.interval_days >= bindparam("mastery_days")))
+        .join(Item, Item.id == CardState.item_id)
+        .where(*_learner_cards())
+        .group_by(CardState.bank_id, Item.facet_id, CardState.scheduler)
+    )
+
+
+@functools.cache
+def _item_counts_statement():
+    """Per bank and facet (with its path): live items, and those the learner has a card for."""
+    return (
+        select(Item.bank_id, Item.facet_id, BankNode.path, func.count(), func.count(CardState.id))
+        .join(BankNode, BankNode.id == Item.facet_id)
+        .outerjoin(CardState, (CardState.item_id == Item.id)
+                   & (CardState.user_id == bindparam("user_id", type_=Integer)))
+        .where(Item.bank_id.in_(bindparam("bank_ids", expanding=True)),
+               Item.archived_at.is_(None))
+        .group_by(Item.bank_id, Item.facet_id, BankNode.path)
+    )
+
+
+@functools.cache
+def _facet_reviews_statement():
+    """Per facet: the learner's reviews of its items."""
+    return (
+        select(Item.facet_id, func.count())
+        .join(ReviewLog, ReviewLog.item_id == Item.id)
+        .where(ReviewLog.user_id == bindparam("user_id", type_=Integer),
+               Item.bank_id.in_(bindparam("bank_ids", expanding=True)))
+        .group_by(Item.facet_id)
+    )
+
+
+@functools.cache
+def _recent_reviews_statement():
+    """Per bank, among the learner's reviews since ``since`` (an index range, which the day's
+    reviews fall in too): first reviews since ``day_start``, reviews of cards seen before, and
+    how many of those were not "again". Apart from the per-facet count: that one reads every
+    review, and these conditions over all of them would cost more than this second range."""
+    seen_before = ReviewLog.state_before.is_not(None)
+    return (
+        select(ReviewLog.bank_id,
+               _count_if(~seen_before & (ReviewLog.reviewed_at
+                                         >= bindparam("day_start", type_=UTCDateTime()))),
+               _count_if(seen_before), _count_if(seen_before & (ReviewLog.rating != "again")))
+        .where(ReviewLog.user_id == bindparam("user_id", type_=Integer),
+               ReviewLog.bank_id.in_(bindparam("bank_ids", expanding=True)),
+               ReviewLog.reviewed_at >= bindparam("since", type_=UTCDateTime()))
+        .group_by(ReviewLog.bank_id)
+    )
+
+
+#: Days the due forecast covers, today first.
+_FORECAST_DAYS = 30
+
+
+def _due_forecast(session: Session, user: User, bank_ids: list[int],
+                  now: datetime) -> dict[int, list[int]]:
+    """Per bank: the learner's cards due on each of the next ``_FORECAST_DAYS`` local days
+    (overdue ones count today)."""
+    zone = ZoneInfo(user.timezone or "UTC")
+    today = now.astimezone(zone).date()
+    params: dict[str, Any] = {"user_id": user.id, "bank_ids": bank_ids}
+    for n in range(_FORECAST_DAYS):
+        params[f"high_{n}"] = _local_midnight(today + timedelta(days=n + 1), zone)
+    out = {bank_id: [0] * _FORECAST_DAYS for bank_id in bank_ids}
+    for bank_id, n, count in session.execute(_due_forecast_statement(_FORECAST_DAYS), params):
+        out[bank_id][n] = count
+    return out
+
+
+@functools.cache
+def _due_forecast_statement(day_count: int):
+    """Per bank and day n: the learner's cards due in local day n, which ends at ``high_n``
+    (day 0 takes the overdue ones too). Built once per number of days, with named
+    parameters, so neither building nor compiling it is paid per request."""
+    day = case(*((CardState.due_at < bindparam(f"high_{n}", type_=UTCDateTime()),
+                  literal(n, Integer)) for n in range(day_count)))
+    due = (
+        select(CardState.bank_id, day.label("n"))
+        .where(*_learner_cards(),
+               CardState.due_at < bindparam(f"high_{day_count - 1}", type_=UTCDateTime()))
+        .subquery("due")
+    )
+    return select(due.c.bank_id, due.c.n, func.count()).group_by(due.c.bank_id, due.c.n)
 
 
 def _cards_of(session: Session, user: User, bank_ids: list[int]) -> dict[int, list[Any]]:
     """The learner's card states in these banks, as plain rows grouped by bank id."""
     grouped: dict[int, list[Any]] = defaultdict(list)
+    if not bank_ids:
+        return grouped
     for row in session.execute(
         select(CardState.bank_id, CardState.scheduler, CardState.due_at,
                CardState.interval_days, CardState.data, Item.facet_id)
@@ -397,24 +568,25 @@ class DayActivity:
     recalled: int = 0
 
 
-def daily_activity(session: Session, user: User, days: list[date],
-                   until: datetime | None = None) -> dict[date, DayActivity]:
+def daily_activity(session: Session, user: User, days: list[date]) -> dict[date, DayActivity]:
     """Review counts per local day of the learner (their time zone, DST included), counted by
     the database: one statement whatever the number of reviews, nothing read row by row.
-    Days without reviews are absent. ``until`` ignores reviews after that instant."""
+    Days without reviews are absent."""
     if not days:
         return {}
     zone = ZoneInfo(user.timezone or "UTC")
     params: dict[str, Any] = {"user_id": user.id}
     for n, day in enumerate(days):
-        high = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
-        if until is not None:
-            high = min(high, until + timedelta(microseconds=1))
-        params[f"low_{n}"] = datetime.combine(day, time(), zone).astimezone(UTC)
-        params[f"high_{n}"] = high
+        params[f"low_{n}"] = _local_midnight(day, zone)
+        params[f"high_{n}"] = _local_midnight(day + timedelta(days=1), zone)
     rows = session.execute(_daily_activity_statement(len(days)), params)
     return {days[n]: DayActivity(count, recalls or 0, recalled or 0)
             for n, count, recalls, recalled in rows}
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant local ``day`` starts in ``zone``."""
+    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 @functools.cache
@@ -445,11 +617,12 @@ def streak_days(session: Session, user: User, now: datetime) -> int:
     """Consecutive local days with at least one review (in any bank), ending today, or
     yesterday when nothing is reviewed yet today. Asks for a window of days at a time, so it
     costs one statement for any streak under two months."""
-    today = now.astimezone(ZoneInfo(user.timezone or "UTC")).date()
+    zone = ZoneInfo(user.timezone or "UTC")
+    today = now.astimezone(zone).date()
     streak, day, first = 0, today, True
     while True:
         days = [day - timedelta(days=n) for n in range(_STREAK_WINDOW)]
-        active = daily_activity(session, user, days, until=now)
+        active = _active_days(session, user, days, zone, now)
         for candidate in days:
             if candidate in active:
                 streak += 1
@@ -459,62 +632,43 @@ def streak_days(session: Session, user: User, now: datetime) -> int:
         day = days[-1] - timedelta(days=1)
 
 
+def _active_days(session: Session, user: User, days: list[date], zone: ZoneInfo,
+                 until: datetime) -> set[date]:
+    """Which of ``days`` (consecutive, newest first) have a review before ``until``."""
+    # Day n runs from bound n + 1 to bound n: each bound is a local midnight.
+    params: dict[str, Any] = {
+        "user_id": user.id,
+        "bound_0": min(_local_midnight(days[0] + timedelta(days=1), zone),
+                       until + timedelta(microseconds=1)),
+    }
+    for n, day in enumerate(days):
+        params[f"bound_{n + 1}"] = _local_midnight(day, zone)
+    return {days[n] for n in session.scalars(_active_days_statement(len(days)), params)}
+
+
+@functools.cache
+def _active_days_statement(day_count: int):
+    """The days n in [bound_{n+1}, bound_n) with a review. ``EXISTS`` stops at a day's first
+    review in the (user, reviewed_at) index: a streak costs a probe per day, not a read of
+    every review in it."""
+    def bound(n: int):
+        return bindparam(f"bound_{n}", type_=UTCDateTime())
+
+    window = union_all(*(
+        select(literal(n, Integer).label("n"), bound(n + 1).label("low"), bound(n).label("high"))
+        for n in range(day_count)
+    )).cte("days")
+    return select(window.c.n).where(exists().where(
+        ReviewLog.user_id == bindparam("user_id", type_=Integer),
+        ReviewLog.reviewed_at >= window.c.low, ReviewLog.reviewed_at < window.c.high,
+    ))
+
+
 def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBank,
                   now: datetime) -> list[dict[str, Any]]:
     """Per facet: the share of its items the learner masters (interval ≥ the mastery
     interval, or the scheduler's recall estimate where it has one), and review counts."""
-    return _facet_mastery(lms, session, user, [bank], _cards_of(session, user, [bank.id]),
-                          now)[bank.id]
-
-
-def _facet_mastery(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
-                   cards: dict[int, list[Any]], now: datetime) -> dict[int, list[dict[str, Any]]]:
-    settings = lms.settings.reviews
-    bank_ids = [bank.id for bank in banks]
-    totals: dict[int, dict[int, int]] = defaultdict(dict)
-    for bank_id, facet_id, count in session.execute(
-        select(Item.bank_id, Item.facet_id, func.count())
-        .where(Item.bank_id.in_(bank_ids), Item.archived_at.is_(None))
-        .group_by(Item.bank_id, Item.facet_id)
-    ):
-        totals[bank_id][facet_id] = count
-    reviews = dict(session.execute(
-        select(Item.facet_id, func.count()).join(ReviewLog, ReviewLog.item_id == Item.id)
-        .where(ReviewLog.user_id == user.id, Item.bank_id.in_(bank_ids))
-        .group_by(Item.facet_id)
-    ).all())
-    facet_ids = [facet_id for per_bank in totals.values() for facet_id in per_bank]
-    names = dict(session.execute(
-        select(BankNode.id, BankNode.path).where(BankNode.id.in_(facet_ids))
-    ).all()) if facet_ids else {}
-    track_codes = dict(session.execute(
-        select(Track.id, Track.code).where(Track.id.in_({b.track_id for b in banks}))
-    ).all())
-    out = {}
-    for bank in banks:
-        scheduler = lms.scheduler_for(track_codes.get(bank.track_id), bank.code) \
-            .for_learner(session, user.id)
-        mastered: dict[int, float] = defaultdict(float)
-        for card in cards.get(bank.id, []):
-            estimate = None
-            if card.scheduler == scheduler.name:
-                estimate = scheduler.retrievability(State(
-                    due_at=card.due_at, interval_days=card.interval_days, data=card.data), now)
-            mastered[card.facet_id] += estimate if estimate is not None else float(
-                card.interval_days >= settings.mastery_interval_days)
-        facets = []
-        for facet_id, total in sorted(totals[bank.id].items(),
-                                      key=lambda kv: names.get(kv[0], "")):
-            mastery = round(mastered[facet_id] / total, 4) if total else 0.0
-            count = reviews.get(facet_id, 0)
-            facets.append({
-                "facet": names.get(facet_id, ""), "items": total, "reviews": count,
-                "mastery": mastery,
-                "struggling": mastery < settings.struggling_below
-                and count >= settings.struggling_min_reviews,
-            })
-        out[bank.id] = facets
-    return out
+    return _bank_figures(lms, session, user, [bank], now)[bank.id].facets
 
 
 # -- scheduler tools -----------------------------------------------------------------------------
@@ -574,6 +728,6 @@ def struggling_facets(lms: Platform, session: Session, user: User,
     ).all()
     banks = list(session.scalars(select(QuestionBank).where(QuestionBank.id.in_(bank_ids))
                                  .order_by(QuestionBank.code)))
-    mastery = _facet_mastery(lms, session, user, banks, _cards_of(session, user, bank_ids), now)
+    figures = _bank_figures(lms, session, user, banks, now)
     return [{"bank": bank.code, **facet}
-            for bank in banks for facet in mastery[bank.id] if facet["struggling"]]
+            for bank in banks for facet in figures[bank.id].facets if facet["struggling"]]

@@ -16,6 +16,7 @@ promises beyond it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +50,8 @@ from ..capabilities import (
     WorkspaceSpec,
     WorkspaceStatus,
 )
+from ..models import User
+from ..services import learning
 from .sandbox_contract import SandboxContract
 
 __all__ = [
@@ -381,3 +384,11 @@ class RecommenderContract(_NamedProvider):
     def test_unknown_learner_gets_nothing(self, provider, session, recommendation_request):
         request = RecommendationRequest(user_id=10**9, now=recommendation_request.now)
         assert provider.recommend(session, request) == []
+
+    def test_progress_handed_over_changes_nothing(self, provider, session,
+                                                  recommendation_request):
+        user = session.get(User, recommendation_request.user_id)
+        given = dataclasses.replace(recommendation_request,
+                                    progress=tuple(learning.my_progress(session, user)))
+        assert provider.recommend(session, given) == provider.recommend(
+            session, recommendation_request)

@@ -236,26 +236,15 @@ def dashboard():
     ).all()
     return render_template(
         "dashboard.html", progress=progress, bank_stats=bank_stats, feedback=feedback,
-        next_steps=[s for s in (_next_step(p) for p in progress) if s is not None],
+        # Per active track: the project to work on and its next step (None: hand it in).
+        next_steps=[(p.track, up.project, up.next_step)
+                    for p in progress if (up := p.next_up) is not None],
         # Per bank, the service counts a streak; across banks the longest one is shown.
         streak=max((s["streak_days"] for _b, s in bank_stats), default=0),
         charts=_charts(session, user, bank_stats, now),
-        recommendations=recommendations.for_learner(lms, session, user, now),
+        recommendations=recommendations.for_learner(lms, session, user, now,
+                                                    progress=progress),
     )
-
-
-def _next_step(progress: learning.TrackProgress):
-    """The first step not done in the first open, unfinished project of an active track."""
-    if progress.enrolment is None or progress.enrolment.status != "active":
-        return None
-    for p in progress.projects:
-        if p.status in ("completed", "locked"):
-            continue
-        for step in p.project.steps:
-            if step.archived_at is None and step.id not in p.completed_step_ids:
-                return progress.track, p.project, step
-        return progress.track, p.project, None  # steps done: deliverables remain
-    return None
 
 
 def _charts(session, user: User, bank_stats, now) -> dict[str, list[tuple[str, float | None]]]:

@@ -33,7 +33,7 @@ from lmscore.models import (
     QuizStatus,
     User,
 )
-from lmscore.services import learning
+from lmscore.services import learning, recommendations
 from lmscore.services.permissions import Action, can
 
 from . import evidence
@@ -60,7 +60,7 @@ class AdaptiveRecommender(Recommender):
             return []
         since = request.now - timedelta(days=self.settings["recent_days"])
         weak = self._weak_facets(session, user, since)
-        found = weak + self._advanced(session, user, since) + self._quizzes(
+        found = weak + self._advanced(session, user, request, since) + self._quizzes(
             session, user, {int(r.target.split(":")[1]) for r in weak})
         return sorted(found, key=lambda r: -r.score)[: request.limit]
 
@@ -104,7 +104,7 @@ class AdaptiveRecommender(Recommender):
                 facts, url=f"/review/{banks[facet_id]}"))
         return out
 
-    def _advanced(self, session, user, since) -> list[Recommendation]:
+    def _advanced(self, session, user, request, since) -> list[Recommendation]:
         s = self.settings
         out = []
         unlocked = session.execute(
@@ -125,7 +125,7 @@ class AdaptiveRecommender(Recommender):
         average = sum(q.percent or 0 for q in quizzes) / len(quizzes)
         if average < s["advanced_quiz_above"] * 100:
             return out
-        for progress in learning.my_progress(session, user):
+        for progress in recommendations.learner_progress(session, user, request):
             if progress.enrolment is None or progress.enrolment.status != EnrolmentStatus.ACTIVE:
                 continue
             current = max((p.project.number for p in progress.projects
