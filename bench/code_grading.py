@@ -6,8 +6,10 @@ cores, for both sandboxes. Each submission is graded exactly as the ``code`` gra
 runner and files with a plain subprocess in a temporary folder, so the difference is the
 sandbox's cost alone. Two workloads: stdin/stdout cases and pytest tests.
 
-    .venv/bin/python bench/code_grading.py [--submissions 40] [--workers 2]
+    .venv/bin/python bench/code_grading.py [--submissions 40] [--workers 2] [--sandbox docker]
     bash scripts/docker.sh run .venv/bin/python bench/code_grading.py   # adds the docker sandbox
+    bash scripts/docker.sh run .venv/bin/python bench/code_grading.py --sandbox docker \
+        --docker-pool 0                      # the docker sandbox without its warm pool
 
 The docker sandbox is measured when LMSCORE_TEST_DOCKER_HOST names an engine (scripts/docker.sh
 exports it, with a test image whose /usr is the host's, mounted read-only). Prints figures,
@@ -51,23 +53,27 @@ WORKLOADS = {
 }
 
 
-def sandboxes() -> dict[str, Sandbox]:
-    settings = load_settings(overrides={"secret_key": h.SECRET_KEY}, environ={})
-    found: dict[str, Sandbox] = {"local": LocalSandbox(settings.code_grading.local)}
+def sandboxes(wanted: set[str], docker_pool: int | None) -> dict[str, Sandbox]:
+    found: dict[str, Sandbox] = {}
+    if "local" in wanted:
+        settings = load_settings(overrides={"secret_key": h.SECRET_KEY}, environ={})
+        found["local"] = LocalSandbox(settings.code_grading.local)
     engine = os.environ.get("LMSCORE_TEST_DOCKER_HOST")
-    if engine:
+    if "docker" in wanted and engine:
         from lms_workspace_docker.plugin import WorkspaceDockerSettings
         from lms_workspace_docker.sandbox import DockerSandbox
 
         binds = ["/usr:/usr"] + [f"{host}:{PYTHON_PATH_MOUNT}/{name}"
                                  for host, name in pytest_mounts().items()]
-        config = WorkspaceDockerSettings().load({
-            "base_url": engine, "instance": "bench",
-            "sandbox": {"image": os.environ.get("LMSCORE_TEST_DOCKER_IMAGE",
-                                                "lmscore-test/workspace:latest"),
-                        "bind_mounts": binds, "env": {"PYTHONPATH": PYTHON_PATH_MOUNT}}})
+        sandbox = {"image": os.environ.get("LMSCORE_TEST_DOCKER_IMAGE",
+                                           "lmscore-test/workspace:latest"),
+                   "bind_mounts": binds, "env": {"PYTHONPATH": PYTHON_PATH_MOUNT}}
+        if docker_pool is not None:
+            sandbox["pool_size"] = docker_pool
+        config = WorkspaceDockerSettings().load({"base_url": engine, "instance": "bench",
+                                                 "sandbox": sandbox})
         found["docker"] = DockerSandbox(config, config["sandbox"], instance="bench")
-    else:
+    elif "docker" in wanted:
         print("docker: skipped (LMSCORE_TEST_DOCKER_HOST is not set; run through "
               "scripts/docker.sh run)")
     return found
@@ -122,19 +128,24 @@ def main() -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sandbox", action="append", choices=["local", "docker"],
+                        help="measure only this sandbox (repeatable; default: both)")
+    parser.add_argument("--docker-pool", type=int, metavar="N",
+                        help="the docker sandbox's pool_size (default: the setting's default)")
     parser.add_argument("--json")
     args = parser.parse_args()
     limits = SandboxLimits()
     print(f"machine: {os.cpu_count()} cores, load average {h.load_average()}; "
           f"{args.submissions} submissions per measure, {args.workers} at once for the rate")
     result: dict = {"machine": h.machine(), "table": [], "figures": {}}
+    measured = sandboxes(set(args.sandbox or ["local", "docker"]), args.docker_pool)
     for workload, data in WORKLOADS.items():
         spec = code_grading.parse_spec(data)
         baseline = measure(lambda spec=spec: plain_run(spec, limits), args.submissions,
                            args.workers)
         print(f"{workload:7} plain subprocess: {baseline['p50_ms']:7.1f} ms per submission, "
               f"{baseline['rate_per_s']:5.1f}/s with {args.workers} at once")
-        for name, sandbox in sandboxes().items():
+        for name, sandbox in measured.items():
             figures = measure(lambda s=sandbox, spec=spec: sandboxed_run(s, spec, limits),
                               args.submissions, args.workers)
             overhead = (figures["p50_ms"] - baseline["p50_ms"]) / 1000
@@ -146,6 +157,8 @@ def main() -> dict:
                 "code_grading", f"{workload} graded in the {name} sandbox", figures,
                 "the same runner, plain subprocess", baseline, unit="grades/s"))
         result["figures"][f"{workload}/plain"] = baseline
+    for sandbox in measured.values():
+        getattr(sandbox, "close", lambda: None)()  # the docker sandbox's warm pool
     h.write_json(args.json, result)
     return result
 

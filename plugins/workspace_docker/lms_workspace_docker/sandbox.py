@@ -5,23 +5,43 @@ Per run: one container from ``[plugins.workspace_docker.sandbox] image`` with no
 read-only root filesystem with a size-limited tmpfs ``/tmp``, pids / memory / CPU limits,
 rlimits for CPU time and file size, ``init`` and lmscore labels. The engine's log driver is off:
 output is read from the attached stream, at most ``output_bytes`` of it, and the container is
-killed once there is more or the wall-clock limit passes. It is always removed afterwards.
+killed once there is more or the wall-clock limit passes. It is removed afterwards, in the
+background: it has exited by then.
 
-A read-only container cannot receive files through ``put_archive``, so the run's files (and its
-stdin) travel as a tar stream on the container's stdin, unpacked into ``/tmp`` by ``tar``
-before the command starts: the image needs ``sh`` and ``tar`` (and ``python3`` for the code
-grader).
+A read-only container cannot receive files through ``put_archive``, so the run's files, its
+stdin and its command travel as one tar stream on the container's stdin, unpacked into ``/tmp``
+by ``tar`` before the command starts: the image needs ``sh`` and ``tar`` (and ``python3`` for
+the code grader).
+
+Creating and starting a container costs the engine about a quarter of a second, so a small
+*warm pool* does it ahead of time: per container configuration (image, user, limits…), up to
+``pool_size`` containers created, attached and started, each waiting in ``tar`` for the run it
+will serve, refilled in the background as runs take them. Every run still gets a container
+nobody used before. A pool container holds its attach connection and the engine closes its
+stdin once that connection goes (``StdinOnce``): when the process that made it dies, it exits
+by itself. Pools are bounded, drained by :meth:`DockerSandbox.close` (also at interpreter exit),
+and a pool container that died while waiting is discarded for a freshly made one.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import io
+import json
+import logging
+import re
+import select
+import shlex
 import socket
 import struct
 import tarfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -29,21 +49,37 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Ulimit
 from marshmallow import Schema, fields, validate
 
-from lmscore.capabilities import LimitHit, Sandbox, SandboxError, SandboxResult, SandboxRun
+from lmscore.capabilities import (
+    LimitHit,
+    Sandbox,
+    SandboxError,
+    SandboxLimits,
+    SandboxResult,
+    SandboxRun,
+)
 from lmscore.capabilities.sandbox import WORKDIR, refused_limit
 
 from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config
 
+log = logging.getLogger(__name__)
+
 KIND_LABEL = "lmscore.kind"
 INSTANCE_LABEL = "lmscore.instance"
-RUN_LABEL = "lmscore.sandbox_run"
+#: A digest of everything the container was created with: a run only takes a pool container
+#: whose configuration is its own.
+CONFIG_LABEL = "lmscore.sandbox_config"
 STDIN_FILE = "/tmp/.lms-stdin"
-#: Unpack the run's files from stdin, then run the command with its own stdin from a file.
-BOOTSTRAP = (f'mkdir -p {WORKDIR} && tar -x -o -C /tmp -f - && cd {WORKDIR} '
-             f'&& exec "$@" < {STDIN_FILE}')
+#: Sourced after unpacking: sets the run's arguments and environment.
+COMMAND_FILE = "/tmp/.lms-command"
+#: Unpack the run's files from stdin, take its command, run it with its stdin from a file.
+BOOTSTRAP = (f'mkdir -p {WORKDIR} && tar -x -o -C /tmp -f - && . {COMMAND_FILE} '
+             f'&& cd {WORKDIR} && exec "$@" < {STDIN_FILE}')
 #: Processes the bootstrap itself needs (init, sh, tar) on top of the run's own limit.
 BOOTSTRAP_PROCESSES = 4
+#: Configurations (distinct limits) with a pool of their own; the least recently used goes.
+POOL_CONFIGURATIONS = 4
 STDOUT, STDERR = 1, 2
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class DockerSandboxSchema(Schema):
@@ -62,6 +98,30 @@ class DockerSandboxSchema(Schema):
         load_default=list,
     )
     env = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    #: Started containers kept waiting per configuration; 0 makes each one during its run.
+    pool_size = fields.Integer(load_default=2, validate=validate.Range(min=0, max=32))
+
+
+@dataclass(eq=False)
+class _Warm:
+    """A started container, attached, waiting in ``tar`` for its run on stdin."""
+
+    id: str
+    attached: Any
+    raw: socket.socket
+
+    def hand_over(self, archive: bytes) -> bool:
+        """Send the run's archive; False when the container is no longer waiting (it ended:
+        its stream is readable, at least its end) or the send fails."""
+        try:
+            readable, _, _ = select.select([self.raw], [], [], 0)
+            if readable:
+                return False
+            self.raw.sendall(archive)
+            self.raw.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            return False
+        return True
 
 
 class DockerSandbox(Sandbox):
@@ -74,12 +134,17 @@ class DockerSandbox(Sandbox):
         self.settings = settings
         self.instance = instance
         self._client: docker.DockerClient | None = None
-        self._client_lock = threading.Lock()
+        self._lock = threading.Lock()
+        #: Background work: pool refills and the removal of used containers.
+        self._background: ThreadPoolExecutor | None = None
+        self._pool: OrderedDict[str, list[_Warm]] = OrderedDict()
+        self._filling: dict[str, int] = {}
+        self._closed = False
 
     @property
     def client(self) -> docker.DockerClient:
         """Made on first use, so a site starts even while its engine is down."""
-        with self._client_lock:
+        with self._lock:
             if self._client is None:
                 try:
                     self._client = client_from_config(self.engine)
@@ -99,43 +164,70 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"the Docker Engine at {self.engine['base_url']} failed: "
                                f"{exc}") from exc
 
-    def labels(self, request: SandboxRun) -> dict[str, str]:
-        return {MANAGED_LABEL: "true", INSTANCE_LABEL: self.instance, KIND_LABEL: "sandbox",
-                RUN_LABEL: request.label[:100]}
+    def labels(self) -> dict[str, str]:
+        return {MANAGED_LABEL: "true", INSTANCE_LABEL: self.instance, KIND_LABEL: "sandbox"}
 
-    def _create(self, request: SandboxRun):
-        limits = request.limits
+    def container_config(self, limits: SandboxLimits) -> tuple[str, dict[str, Any]]:
+        """The engine's ``create`` arguments for a run under ``limits``, and their digest (the
+        pool key): nothing of a particular run is in them, that comes on stdin."""
+        api = self.client.api
         cpu = max(1, round(limits.cpu_s))
         file_size = limits.disk_mb * 2**20
-        binds = {}
-        for mount in self.settings["bind_mounts"]:
-            source, target = mount.split(":")
-            binds[source] = {"bind": target, "mode": "ro"}
-        return self.client.containers.create(
-            self.settings["image"], command=["sh", "-c", BOOTSTRAP, "sandbox", *request.command],
-            user=self.settings["user"], working_dir="/tmp",
-            environment={"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                         **self.settings["env"], **request.env},
-            network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            read_only=True,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.disk_mb}m,mode=1777"},
-            pids_limit=limits.processes + BOOTSTRAP_PROCESSES,
-            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-            nano_cpus=int(self.settings["cpus"] * 1e9),
-            ulimits=[Ulimit(name="cpu", soft=cpu, hard=cpu + 1),
-                     Ulimit(name="fsize", soft=file_size, hard=file_size),
-                     Ulimit(name="nofile", soft=256, hard=256),
-                     Ulimit(name="core", soft=0, hard=0)],
-            init=True, labels=self.labels(request), volumes=binds,
-            stdin_open=True, log_config=LogConfig(type="none"),
-        )
+        binds = [f"{mount}:ro" for mount in self.settings["bind_mounts"]]
+        config = {
+            "image": self.settings["image"], "command": ["sh", "-c", BOOTSTRAP, "sandbox"],
+            "user": self.settings["user"], "working_dir": "/tmp",
+            "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                            **self.settings["env"]},
+            "stdin_open": True, "labels": self.labels(),
+            "host_config": api.create_host_config(
+                network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                read_only=True,
+                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={limits.disk_mb}m,mode=1777"},
+                pids_limit=limits.processes + BOOTSTRAP_PROCESSES,
+                mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
+                nano_cpus=int(self.settings["cpus"] * 1e9),
+                ulimits=[Ulimit(name="cpu", soft=cpu, hard=cpu + 1),
+                         Ulimit(name="fsize", soft=file_size, hard=file_size),
+                         Ulimit(name="nofile", soft=256, hard=256),
+                         Ulimit(name="core", soft=0, hard=0)],
+                init=True, binds=binds, log_config=LogConfig(type="none"),
+            ),
+        }
+        key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+        config["labels"] = {**config["labels"], CONFIG_LABEL: key}
+        return key, config
+
+    def _warm_up(self, config: dict[str, Any]) -> _Warm:
+        """Create, attach (before start: no output is missed) and start one container."""
+        api = self.client.api
+        container_id = api.create_container(**config)["Id"]
+        try:
+            attached = api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            warm = _Warm(container_id, attached, getattr(attached, "_sock", attached))
+            try:
+                api.start(container_id)
+            except BaseException:
+                attached.close()
+                raise
+        except BaseException:
+            self._remove(container_id)
+            raise
+        return warm
 
     @staticmethod
     def _archive(request: SandboxRun) -> bytes:
+        for name in request.env:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"sandbox environment names are shell names: {name!r}")
+        command = " ".join(["set --", *map(shlex.quote, request.command)]) + "\n" + "".join(
+            f"export {name}={shlex.quote(value)}\n" for name, value in request.env.items())
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             entries = {f"work/{path}": data for path, data in request.files.items()}
             entries[".lms-stdin"] = request.stdin
+            entries[".lms-command"] = command.encode()
             for name, data in entries.items():
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
@@ -144,51 +236,47 @@ class DockerSandbox(Sandbox):
 
     def run(self, request: SandboxRun) -> SandboxResult:
         started = time.monotonic()
+        archive = self._archive(request)
         try:
-            container = self._create(request)
+            key, config = self.container_config(request.limits)
+            warm = self._take(key, archive)
+            if warm is None:
+                warm = self._warm_up(config)
+                if not warm.hand_over(archive):
+                    self._discard(warm)
+                    raise SandboxError("a new sandbox container ended before its run")
+            self._refill(key, config)
         except ImageNotFound:
             self.check()
             raise
         except (APIError, DockerException, OSError) as exc:
             raise SandboxError(f"the Docker Engine could not create a sandbox: {exc}") from exc
+        log.debug("sandbox run %s in container %s", request.label, warm.id)
         try:
-            return self._run(container, request, started)
+            return self._run(warm, request.limits, started)
         except (APIError, DockerException) as exc:
             raise SandboxError(f"the Docker Engine failed during a sandbox run: {exc}") from exc
         finally:
-            try:
-                container.remove(force=True, v=True)
-            except NotFound:
-                pass
-            except (APIError, DockerException, OSError):
-                # Labelled: remove_orphans() takes it later; never a reason to fail the run.
-                pass
+            self._later(self._remove, warm.id)
 
-    def _run(self, container, request: SandboxRun, started: float) -> SandboxResult:
-        limits = request.limits
-        attached = container.attach_socket(
-            params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-        raw: socket.socket = getattr(attached, "_sock", attached)
+    def _run(self, warm: _Warm, limits: SandboxLimits, started: float) -> SandboxResult:
+        api = self.client.api
         try:
-            container.start()
-            raw.sendall(self._archive(request))
-            raw.shutdown(socket.SHUT_WR)
-            out, err, limit = _read_frames(raw, limits.output_bytes,
+            out, err, limit = _read_frames(warm.raw, limits.output_bytes,
                                            started + limits.wall_s)
             if limit is not None:
                 # Kill while still draining the stream: the engine must never block on a
                 # reader that went away, or the kill itself would wait on it.
-                killer = threading.Thread(target=_kill, args=(container,), daemon=True)
+                killer = threading.Thread(target=_kill, args=(api, warm.id), daemon=True)
                 killer.start()
-                _drain(raw, time.monotonic() + 30)
+                _drain(warm.raw, time.monotonic() + 30)
                 killer.join(30)
         finally:
-            attached.close()
-        status = container.wait(timeout=30)
-        code = status.get("StatusCode")
+            warm.attached.close()
+        code = api.wait(warm.id, timeout=30).get("StatusCode")
         if limit is None and code:
             # One more request, only for a failed run: was it the memory limit?
-            if self.client.api.inspect_container(container.id)["State"].get("OOMKilled"):
+            if api.inspect_container(warm.id)["State"].get("OOMKilled"):
                 limit = LimitHit.MEMORY
             elif code == 128 + 24:  # SIGXCPU: the CPU-time rlimit
                 limit = LimitHit.CPU
@@ -200,8 +288,105 @@ class DockerSandbox(Sandbox):
             output_truncated=limit == LimitHit.OUTPUT,
         )
 
+    # -- the warm pool and background work ----------------------------------------------------
+
+    def _take(self, key: str, archive: bytes) -> _Warm | None:
+        """A pool container for ``key``, given ``archive``; None when the pool has none."""
+        while True:
+            with self._lock:
+                ready = self._pool.get(key)
+                if not ready:
+                    return None
+                self._pool.move_to_end(key)
+                warm = ready.pop(0)
+            if warm.hand_over(archive):
+                return warm
+            log.warning("sandbox pool container %s ended while waiting: discarded", warm.id)
+            self._discard(warm)
+
+    def _refill(self, key: str, config: dict[str, Any]) -> None:
+        """Top the pool for ``key`` up in the background; only for a configuration that just
+        made a container, so a broken one (missing image) never loops."""
+        if self.settings["pool_size"] == 0:
+            return
+        with self._lock:
+            ready = self._pool.setdefault(key, [])
+            self._pool.move_to_end(key)
+            missing = self.settings["pool_size"] - len(ready) - self._filling.get(key, 0)
+            self._filling[key] = self._filling.get(key, 0) + max(0, missing)
+            evicted = []
+            while len(self._pool) > POOL_CONFIGURATIONS:
+                evicted += self._pool.popitem(last=False)[1]
+        for warm in evicted:
+            self._discard(warm)
+        for _ in range(missing):
+            self._later(self._fill, key, config)
+
+    def _fill(self, key: str, config: dict[str, Any]) -> None:
+        warm = None
+        try:
+            if not self._closed:
+                warm = self._warm_up(config)
+        except (APIError, DockerException, OSError) as exc:
+            log.warning("could not add a container to the sandbox pool: %s", exc)
+        finally:
+            with self._lock:
+                self._filling[key] -= 1
+                if not self._filling[key]:
+                    del self._filling[key]
+                keep = warm is not None and not self._closed and key in self._pool
+                if keep:
+                    self._pool[key].append(warm)
+        if warm is not None and not keep:
+            self._discard(warm)
+
+    def _later(self, work, *args) -> None:
+        """Run ``work`` in the background; at once when the background is shut."""
+        with self._lock:
+            if self._background is None and not self._closed:
+                self._background = ThreadPoolExecutor(
+                    self.settings["pool_size"] + 2, thread_name_prefix="lms-docker-sandbox")
+                atexit.register(self.close)
+            background = self._background
+        try:
+            if background is not None and not self._closed:
+                background.submit(work, *args)
+                return
+        except RuntimeError:
+            pass  # shut down (interpreter exit) between the check and the submit
+        work(*args)
+
+    def _discard(self, warm: _Warm) -> None:
+        warm.attached.close()
+        self._remove(warm.id)
+
+    def _remove(self, container_id: str) -> None:
+        try:
+            self.client.api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except (APIError, DockerException, OSError) as exc:
+            # Labelled: remove_orphans() or `scripts/docker.sh down` take it later.
+            log.warning("could not remove sandbox container %s: %s", container_id, exc)
+
+    def close(self) -> None:
+        """Finish the background work and remove every pool container. Runs may still come
+        afterwards: each then makes its own container and removes it before returning."""
+        with self._lock:
+            self._closed = True
+            background, self._background = self._background, None
+        if background is not None:
+            background.shutdown(wait=True)
+            atexit.unregister(self.close)
+        with self._lock:
+            pooled = [warm for ready in self._pool.values() for warm in ready]
+            self._pool.clear()
+        for warm in pooled:
+            self._discard(warm)
+
     def remove_orphans(self, older_than_s: float = 600) -> int:
-        """Remove sandbox containers of this site left by a worker that died mid-run."""
+        """Remove sandbox containers of this site left by a process that died (mid-run, or
+        with a warm pool); a live pool's container this takes is replaced by its sandbox."""
         removed = 0
         filters = {"label": [f"{MANAGED_LABEL}=true", f"{KIND_LABEL}=sandbox",
                              f"{INSTANCE_LABEL}={self.instance}"]}
@@ -214,9 +399,9 @@ class DockerSandbox(Sandbox):
         return removed
 
 
-def _kill(container) -> None:
+def _kill(api, container_id: str) -> None:
     try:
-        container.kill()
+        api.kill(container_id)
     except (APIError, DockerException):
         pass  # it had just exited
 

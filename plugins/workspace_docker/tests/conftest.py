@@ -5,16 +5,20 @@ are its own, and removes them afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from docker.errors import NotFound
 from lms_workspace_docker.backend import INSTANCE_LABEL, DockerWorkspaceBackend
 from lms_workspace_docker.engine import EngineSchema, client_from_config
 from lms_workspace_docker.plugin import WorkspaceDockerSettings
+from lms_workspace_docker.sandbox import DockerSandbox
 
 from lmscore.capabilities.workspaces import WorkspaceProfileSchema
+from lmscore.defaults import sandbox_local
 
 DOCKER_HOST = os.environ.get("LMSCORE_TEST_DOCKER_HOST")
 IMAGE = os.environ.get("LMSCORE_TEST_DOCKER_IMAGE", "lmscore-test/workspace:latest")
@@ -57,7 +61,8 @@ def docker_settings() -> Iterator[dict]:
     client = client_from_config(EngineSchema().load({"base_url": DOCKER_HOST}))
     own = {"label": f"{INSTANCE_LABEL}={settings['instance']}"}
     for container in client.containers.list(all=True, filters=own):
-        container.remove(force=True)
+        with contextlib.suppress(NotFound):  # a sandbox may be removing it in the background
+            container.remove(force=True)
     for network in client.networks.list(filters=own):
         network.remove()
     for volume in client.volumes.list(filters=own):
@@ -75,3 +80,31 @@ def docker_client(docker_settings):
 @pytest.fixture
 def backend(docker_settings, docker_client) -> DockerWorkspaceBackend:
     return DockerWorkspaceBackend(WorkspaceDockerSettings().load(docker_settings))
+
+
+@pytest.fixture
+def sandbox_settings(docker_settings) -> dict:
+    """The test image has no Python of its own: the host's /usr and pytest, read-only."""
+    # Imported as a module: pytest would take a conftest's ``pytest_mounts`` for a hook.
+    library = sandbox_local.PYTHON_PATH_MOUNT
+    binds = ["/usr:/usr"] + [f"{host}:{library}/{name}"
+                             for host, name in sandbox_local.pytest_mounts().items()]
+    return {**docker_settings, "sandbox": {"image": IMAGE, "bind_mounts": binds,
+                                           "env": {"PYTHONPATH": library}}}
+
+
+@pytest.fixture
+def make_sandbox(sandbox_settings, docker_client) -> Iterator:
+    """``make_sandbox(**sandbox_settings_changes)``: a docker sandbox, closed (its warm pool
+    drained) at the end of the test."""
+    made: list[DockerSandbox] = []
+
+    def make(**changes) -> DockerSandbox:
+        config = WorkspaceDockerSettings().load(
+            {**sandbox_settings, "sandbox": {**sandbox_settings["sandbox"], **changes}})
+        made.append(DockerSandbox(config, config["sandbox"], instance=config["instance"]))
+        return made[-1]
+
+    yield make
+    for sandbox in made:
+        sandbox.close()

@@ -3,39 +3,26 @@ and the code grader running through it."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from lms_workspace_docker.backend import INSTANCE_LABEL
 from lms_workspace_docker.plugin import WorkspaceDockerSettings
 from lms_workspace_docker.sandbox import KIND_LABEL, DockerSandbox
 
 from lmscore.capabilities import Answer, GradableItem, SandboxError, SandboxRun
-from lmscore.defaults.sandbox_local import PYTHON_PATH_MOUNT, pytest_mounts
 from lmscore.testing.contracts import SandboxContract
 
-IMAGE = os.environ.get("LMSCORE_TEST_DOCKER_IMAGE", "lmscore-test/workspace:latest")
-
 
 @pytest.fixture
-def sandbox_settings(docker_settings) -> dict:
-    """The test image has no Python of its own: the host's /usr and pytest, read-only."""
-    binds = ["/usr:/usr"] + [f"{host}:{PYTHON_PATH_MOUNT}/{name}"
-                             for host, name in pytest_mounts().items()]
-    return {**docker_settings, "sandbox": {"image": IMAGE, "bind_mounts": binds,
-                                           "env": {"PYTHONPATH": PYTHON_PATH_MOUNT}}}
-
-
-@pytest.fixture
-def docker_sandbox(sandbox_settings, docker_client) -> DockerSandbox:
-    config = WorkspaceDockerSettings().load(sandbox_settings)
-    return DockerSandbox(config, config["sandbox"], instance=config["instance"])
+def docker_sandbox(make_sandbox) -> DockerSandbox:
+    return make_sandbox()
 
 
 class TestDockerSandbox(SandboxContract):
     @pytest.fixture
     def provider(self, docker_sandbox):
-        return docker_sandbox
+        """Closed before the contract looks for leftovers: its warm pool goes with it."""
+        yield docker_sandbox
+        docker_sandbox.close()
 
     @pytest.fixture
     def leftovers(self, docker_sandbox, docker_client):
@@ -44,10 +31,8 @@ class TestDockerSandbox(SandboxContract):
         return lambda: [c.name for c in docker_client.containers.list(all=True, filters=filters)]
 
 
-def test_missing_image_is_a_clear_error(sandbox_settings, docker_client):
-    sandbox_settings["sandbox"]["image"] = "lmscore-test/no-such-image:1"
-    config = WorkspaceDockerSettings().load(sandbox_settings)
-    sandbox = DockerSandbox(config, config["sandbox"], instance=config["instance"])
+def test_missing_image_is_a_clear_error(make_sandbox):
+    sandbox = make_sandbox(image="lmscore-test/no-such-image:1")
     with pytest.raises(SandboxError, match="no-such-image.*build or pull it"):
         sandbox.run(SandboxRun(command=("true",)))
 
@@ -72,12 +57,13 @@ def test_hardening_of_the_sandbox_container(docker_sandbox, docker_client):
     assert interfaces == "['lo']"
 
 
-def test_code_grader_runs_through_docker(app_factory, sandbox_settings, docker_client):
+def test_code_grader_runs_through_docker(app_factory, sandbox_settings, docker_client, request):
     app = app_factory(config={"plugins": {"enabled": ["workspace_docker"],
                                           "workspace_docker": sandbox_settings},
                               "code_grading": {"sandbox": "docker"}})
     lms = app.extensions["lmscore"]
     assert lms.sandbox().name == "docker"
+    request.addfinalizer(lms.sandbox().close)
     item = GradableItem(id="t", type="code", prompt="add", answer_key={
         "tests": "from solution import add\n\ndef test_small():\n    assert add(1, 2) == 3\n\n"
                  "def test_negative():\n    assert add(-1, -2) == -3\n",
@@ -90,14 +76,16 @@ def test_code_grader_runs_through_docker(app_factory, sandbox_settings, docker_c
     assert [t["passed"] for t in result.details["tests"]] == [True, False]
 
 
-def test_another_learners_volume_is_out_of_reach(docker_sandbox, docker_client, docker_settings):
+def test_another_learners_volume_is_out_of_reach(docker_sandbox, docker_client, docker_settings,
+                                                 sandbox_settings):
     """A learner's workspace volume holds a secret; a sandbox run searching every folder it
     can see (and the engine's volume store path) never finds it."""
     volume = docker_client.volumes.create(
         f"lmscore-{docker_settings['instance']}-u2-TT",
         labels={INSTANCE_LABEL: docker_settings["instance"]})
     docker_client.containers.run(
-        IMAGE, ["sh", "-c", "echo other-learners-secret > /workspace/solution.py"],
+        sandbox_settings["sandbox"]["image"],
+        ["sh", "-c", "echo other-learners-secret > /workspace/solution.py"],
         user="0:0", volumes={volume.name: {"bind": "/workspace", "mode": "rw"},
                              "/usr": {"bind": "/usr", "mode": "ro"}},
         network_mode="none", remove=True, labels={INSTANCE_LABEL: docker_settings["instance"]})
@@ -109,11 +97,25 @@ def test_another_learners_volume_is_out_of_reach(docker_sandbox, docker_client, 
         "('/proc', '/sys', '/usr', '/dev', '/opt')]\n"
         "        for name in files:\n"
         "            try:\n"
-        "                if b'other-learners-secret' in open(os.path.join(root, name), 'rb')"
-        ".read(1000):\n"
+        # Spelt apart: the run's own command is in its /tmp.
+        "                if b'other-learners-' b'secret' in open(os.path.join(root, name), "
+        "'rb').read(1000):\n"
         "                    print('FOUND', root, name)\n"
         "            except OSError:\n"
         "                pass\n"
         "print('searched')\n"))))
     assert result.ok, result
     assert "searched" in result.stdout.decode() and "FOUND" not in result.stdout.decode()
+
+
+def test_command_and_environment_reach_the_run_verbatim(docker_sandbox):
+    """They travel in the run's archive, through the shell: nothing in them is interpreted."""
+    tricky = "it's \"quoted\" $HOME `id` ; exit 3\n"
+    result = docker_sandbox.run(SandboxRun(
+        command=("python3", "-c", "import os, sys; print(repr(sys.argv[1:]), "
+                                  "repr(os.environ['TRICKY']))", tricky, "$HOME"),
+        env={"TRICKY": tricky}))
+    assert result.ok, result
+    assert result.stdout.decode().strip() == f"{[tricky, '$HOME']!r} {tricky!r}"
+    with pytest.raises(ValueError, match="shell names"):
+        docker_sandbox.run(SandboxRun(command=("true",), env={"NOT-A-NAME": "x"}))
