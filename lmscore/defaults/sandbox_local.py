@@ -249,21 +249,25 @@ class LocalSandbox(Sandbox):
                for n, (path, data) in enumerate(request.files.items())]
         stdin_fd = _memfd("sandbox-stdin", request.stdin)
         info_read, info_write = os.pipe()
+        # Our copy of the info pipe's write end is closed once bwrap has it (EOF comes when
+        # bwrap closes its own), or here if bwrap never started; exactly once either way, as
+        # another thread may reuse the fd number the moment it is closed.
+        close_after_spawn = [info_write]
         try:
             with self.slots.claim() as uid:
                 command = (self._prlimit_args(request, uid)
                            + self._bwrap_args(request, fds, info_write))
                 return self._execute(command, request, stdin_fd,
-                                     [info_write, *(fd for fd, _ in fds)], info_read, uid)
+                                     [info_write, *(fd for fd, _ in fds)], info_read, uid,
+                                     close_after_spawn)
         finally:
-            for fd in (stdin_fd, info_read, *(fd for fd, _ in fds)):
+            for fd in (stdin_fd, info_read, *(fd for fd, _ in fds), *close_after_spawn):
                 os.close(fd)
-            with contextlib.suppress(OSError):
-                os.close(info_write)
             reap_orphans()
 
     def _execute(self, command: list[str], request: SandboxRun, stdin_fd: int,
-                 pass_fds: list[int], info_fd: int, uid: int | None) -> SandboxResult:
+                 pass_fds: list[int], info_fd: int, uid: int | None,
+                 close_after_spawn: list[int]) -> SandboxResult:
         limits = request.limits
         drop = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         started = time.monotonic()
@@ -273,7 +277,8 @@ class LocalSandbox(Sandbox):
                 pass_fds=pass_fds, cwd="/", env={}, start_new_session=True, **drop,
             )
             _live_pids.add(proc.pid)
-        os.close(pass_fds[0])  # our copy of the info pipe's write end: EOF once bwrap closes it
+        while close_after_spawn:
+            os.close(close_after_spawn.pop())
         init_pid = None
         try:
             out, err, limit, init_pid = self._collect(
