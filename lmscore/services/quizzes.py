@@ -8,6 +8,7 @@ with the server time the request arrived; answers after the deadline plus grace 
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -17,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Integer,
     bindparam,
     case,
     column,
     false,
     func,
     insert,
-    literal,
     or_,
     select,
     union,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..capabilities import (
@@ -243,8 +244,9 @@ def _visible_to_learner(session: Session, user: User, quiz: Quiz) -> bool:
 
 
 def get_quiz(session: Session, user: User, quiz_id: int) -> Quiz:
-    quiz = session.scalar(select(Quiz).where(Quiz.id == quiz_id)
-                          .options(selectinload(Quiz.questions)))
+    # One statement: starts come in bursts.
+    quiz = session.scalars(select(Quiz).where(Quiz.id == quiz_id)
+                           .options(joinedload(Quiz.questions))).unique().one_or_none()
     if quiz is None or not (learning.is_staff(user) or _visible_to_learner(session, user, quiz)):
         raise NotFound(f"No quiz with id {quiz_id}.")
     return quiz
@@ -395,24 +397,30 @@ def _drawn_questions(session: Session, user: User, quiz: Quiz, rng: random.Rando
     return [snapshots[item_id] for item_id in hashes]
 
 
+@functools.cache
+def _attempt_questions_insert(dialect: str):
+    """One INSERT … SELECT of an attempt's questions from a single JSON parameter ``rows``
+    ([[position, quiz question id, option order], …]): a short statement whatever the number
+    of questions (the driver caches its conversion, unlike a multi-row VALUES list), built
+    once per dialect."""
+    each = func.json_each if dialect == "sqlite" else func.json_array_elements
+    value = each(bindparam("rows", type_=JSON)).table_valued(column("value", JSON)).c.value
+    source = select(bindparam("attempt_id", type_=Integer), value[0].as_integer(),
+                    value[1].as_integer(), value[2], false())
+    table = AttemptQuestion.__table__
+    inserted = insert(table).from_select(
+        ["attempt_id", "position", "quiz_question_id", "option_order", "needs_manual_review"],
+        source).returning(*table.c)
+    # Loaded as ORM objects (an ORM INSERT would take the parameters as rows to insert).
+    return select(AttemptQuestion).from_statement(inserted)
+
+
 def _insert_attempt_questions(session: Session, attempt: QuizAttempt,
                               asked: list[tuple[QuizQuestion, list[str]]]) -> None:
-    """One INSERT … SELECT of the attempt's questions from a single JSON parameter: a short
-    statement whatever the number of questions (its conversion is cached by the driver,
-    unlike a multi-row VALUES list)."""
     rows = [[position, question.id, order]
             for position, (question, order) in enumerate(asked, start=1)]
-    param = bindparam("rows", rows, type_=JSON)
-    each = func.json_each if session.get_bind().dialect.name == "sqlite" else (
-        func.json_array_elements)
-    value = each(param).table_valued(column("value", JSON)).c.value
-    source = select(literal(attempt.id), value[0].as_integer(), value[1].as_integer(),
-                    value[2], false())
-    inserted = session.scalars(
-        insert(AttemptQuestion).from_select(
-            ["attempt_id", "position", "quiz_question_id", "option_order",
-             "needs_manual_review"], source)
-        .returning(AttemptQuestion)).all()
+    inserted = session.scalars(_attempt_questions_insert(session.get_bind().dialect.name),
+                               {"attempt_id": attempt.id, "rows": rows}).all()
     # The response is built from these objects: no reloading.
     by_id = {question.id: question for question, _order in asked}
     for row in inserted:
