@@ -189,8 +189,7 @@ class AttemptQuestion(Base):
     needs_manual_review: Mapped[bool] = mapped_column(default=False)
 
     attempt: Mapped[QuizAttempt] = relationship(back_populates="questions")
-    # Loaded with the row (one join) unless already in the session: an answer is checked
-    # and graded against it.
+    # Joined into every query that loads the row: an answer is checked and graded against it.
     question: Mapped[QuizQuestion] = relationship(lazy="joined", innerjoin=True)
 
     item_id = _content("item_id")
