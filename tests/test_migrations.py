@@ -3,13 +3,14 @@
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from lmscore.cli import cli
-from lmscore.db import Base
+from lmscore.db import Base, utcnow
 from lmscore.hookspecs import hookimpl
 from lmscore.migrations import (
     CORE_VERSIONS,
@@ -119,3 +120,93 @@ def test_hook_lms_alembic_version_locations(empty_database, app_factory, tmp_pat
     assert "widgets" not in _tables(lms) and "users" in _tables(lms)
     downgrade(lms, "base")
     assert _tables(lms) == set()
+
+
+def _fill(table: sa.Table, **values) -> dict:
+    """``values`` plus a placeholder for every other required column."""
+    placeholders = {sa.Integer: 1, sa.Float: 1.0, sa.Boolean: False, sa.JSON: {},
+                    sa.DateTime: utcnow().replace(tzinfo=None)}
+    for column in table.columns:
+        if column.name in values or column.nullable or column.primary_key:
+            continue
+        values[column.name] = next(
+            (v for kind, v in placeholders.items() if isinstance(column.type, kind)),
+            "x")
+    return values
+
+
+def test_0010_keeps_what_each_attempt_asked(empty_database, app_factory):
+    """Copied attempt content becomes references: kept where it equals the quiz question,
+    otherwise a retired row per distinct content (drawn when it came from a draw); the
+    downgrade copies it back."""
+    app = app_factory({"database": {"url": empty_database}})
+    lms = app.extensions["lmscore"]
+    upgrade(lms, "0009")
+    tables = sa.MetaData()
+    tables.reflect(lms.db.engine)
+    t = tables.tables
+
+    def add(connection, name, **values):
+        return connection.execute(sa.insert(t[name]).values(_fill(t[name], **values))
+                                  .returning(t[name].c.id)).scalar_one()
+
+    content = {"type": "mcq_single", "options": {"A": "3", "B": "4"}, "answer": "B",
+               "explanation": "", "grader": None, "points": 1.0}
+    with lms.db.engine.begin() as c:
+        user = add(c, "users", email="m@example.org")
+        bank = add(c, "question_banks", code="MB")
+        node = add(c, "bank_nodes", bank_id=bank, level=0, path="t")
+        item = add(c, "items", bank_id=bank, facet_id=node, external_id="mb-1", answer="B",
+                   options={"A": "3", "B": "4"}, tags=[])
+        fixed = add(c, "quizzes")
+        drawn = add(c, "quizzes", draw={"banks": ["MB"], "count": 1})
+        current = add(c, "quiz_questions", quiz_id=fixed, position=1, item_id=None,
+                      prompt="2 + 2?", **content)
+        first = add(c, "quiz_attempts", quiz_id=fixed, user_id=user, number=1)
+        second = add(c, "quiz_attempts", quiz_id=fixed, user_id=user, number=2)
+        third = add(c, "quiz_attempts", quiz_id=drawn, user_id=user, number=1)
+        asked = {
+            "same": dict(attempt_id=first, position=1, quiz_question_id=current,
+                         prompt="2 + 2?"),
+            "edited": dict(attempt_id=first, position=2, quiz_question_id=current,
+                           prompt="2 + 2, before an edit?"),
+            "replaced": dict(attempt_id=first, position=3, quiz_question_id=None,
+                             prompt="A replaced question?"),
+            "replaced again": dict(attempt_id=second, position=1, quiz_question_id=None,
+                                   prompt="A replaced question?"),
+            "drawn": dict(attempt_id=third, position=1, quiz_question_id=None, item_id=item,
+                          prompt="An item?"),
+        }
+        ids = {name: add(c, "attempt_questions", option_order=["B", "A"], selected=["B"],
+                         score=1.0, needs_manual_review=False, **{**content, **row})
+               for name, row in asked.items()}
+
+    upgrade(lms, "0010")
+    questions = sa.table("quiz_questions", *(sa.column(n) for n in (
+        "id", "quiz_id", "position", "item_id", "prompt", "drawn", "retired_at")))
+    with lms.db.engine.connect() as c:
+        link = dict(c.execute(sa.text("SELECT id, quiz_question_id FROM attempt_questions")).all())
+        rows = {row.id: row for row in c.execute(sa.select(questions))}
+        selected = c.execute(sa.text("SELECT selected FROM attempt_questions")).scalars().all()
+    assert link[ids["same"]] == current and rows[current].retired_at is None
+    assert link[ids["replaced"]] == link[ids["replaced again"]]  # one row per content
+    assert len(set(link.values())) == 4 and len(rows) == 4
+    for name in ("edited", "replaced", "drawn"):
+        row = rows[link[ids[name]]]
+        assert row.prompt == asked[name]["prompt"] and row.retired_at is not None
+        assert bool(row.drawn) == (name == "drawn")
+    assert (rows[link[ids["drawn"]]].item_id, rows[link[ids["drawn"]]].quiz_id) == (item, drawn)
+    assert all(value is not None for value in selected)  # answers untouched
+
+    downgrade(lms, "0009")
+    with lms.db.engine.connect() as c:
+        back = {row.id: row for row in c.execute(sa.text(
+            "SELECT id, quiz_question_id, item_id, prompt, points FROM attempt_questions"))}
+        remaining = c.execute(sa.text("SELECT id FROM quiz_questions")).scalars().all()
+    assert remaining == [current]
+    for name, row in asked.items():
+        restored = back[ids[name]]
+        assert (restored.prompt, restored.item_id, restored.points) == (
+            row["prompt"], row.get("item_id"), 1.0)
+        # As before the revision: only an unchanged current question is linked.
+        assert restored.quiz_question_id == (current if name == "same" else None)

@@ -1,15 +1,17 @@
 """The quiz engine end to end through the API."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import event, select
 from tracks_fixture import write_bank, write_track
 
 from lmscore import hookimpl
 from lmscore.capabilities import GeneratedQuestion, GenerationError, QuizGenerator
 from lmscore.db import utcnow
-from lmscore.models import QuizAttempt
+from lmscore.models import Item, QuizAttempt, QuizQuestion
 from lmscore.services import content, quizzes
 
 QUESTIONS = [
@@ -197,6 +199,78 @@ def test_random_draw_prefers_unseen_items(app, lms, staff, make_user, api_client
     assert len(first["questions"]) == 4 and len(seen & fresh) == 0  # 8 items: all unseen
 
 
+def test_draw_snapshots_items_once_and_again_when_they_change(app, lms, staff, make_user,
+                                                              api_client):
+    with app.app_context():
+        content.sync(lms, lms.db.session)
+    quiz = staff.post("/api/v1/quizzes", json={
+        "title": "Draw all", "draw": {"banks": ["TT"], "count": 8}}).json
+    staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
+
+    def start_as_new_learner():
+        learner = api_client(make_user("student"))
+        learner.post("/api/v1/tracks/TT/enrol")
+        return learner, learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+
+    def snapshots():
+        with app.app_context():
+            return lms.db.session.scalars(select(QuizQuestion).where(
+                QuizQuestion.quiz_id == quiz["id"])).all()
+
+    first_learner, first = start_as_new_learner()
+    _, second = start_as_new_learner()
+    assert len(first["questions"]) == 8 and len(snapshots()) == 8  # reused by the second
+    assert all(row.drawn and row.content_hash for row in snapshots())
+    assert staff.get(f"/api/v1/quizzes/{quiz['id']}").json["questions"] == []  # none its own
+    with app.app_context():  # a re-import changes one item's content (and its hash)
+        item = lms.db.session.scalar(select(Item).where(Item.external_id == "tt-q-001"))
+        old_prompt = item.prompt
+        item.prompt, item.content_hash = "Question one, reworded?", "0" * 64
+        lms.db.session.commit()
+    _, third = start_as_new_learner()
+    assert "Question one, reworded?" in {q["prompt"] for q in third["questions"]}
+    assert len(snapshots()) == 9 and sum(row.retired_at is not None for row in snapshots()) == 1
+    # The earlier attempt still shows the question it asked.
+    again = first_learner.get(f"/api/v1/attempts/{first['id']}").json
+    assert old_prompt in {q["prompt"] for q in again["questions"]}
+    first_learner.post(f"/api/v1/attempts/{first['id']}/submit")
+    stats = staff.get(f"/api/v1/quizzes/{quiz['id']}/statistics").json
+    assert {row["question"] for row in stats["questions"]} >= {f"item-{item.id}"}
+
+
+def test_replacing_questions_keeps_what_past_attempts_asked(app, lms, staff, learner, api_as):
+    quiz = make_quiz(staff)
+    attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    answer_all(learner, attempt)
+    learner.post(f"/api/v1/attempts/{attempt['id']}/submit")
+    asked = {q["prompt"] for q in attempt["questions"]}
+    assert staff.patch(f"/api/v1/quizzes/{quiz['id']}", json={"status": "draft"}).status_code == 200
+    replaced = staff.patch(f"/api/v1/quizzes/{quiz['id']}", json={"questions": [
+        {"type": "mcq_single", "prompt": "3 + 3?", "options": {"A": "6", "B": "7"},
+         "answer": "A"}]})
+    assert [q["prompt"] for q in replaced.json["questions"]] == ["3 + 3?"]
+    # Replaced again while no attempt asked "3 + 3?": that row is deleted, not retired.
+    staff.patch(f"/api/v1/quizzes/{quiz['id']}", json={"questions": [
+        {"type": "mcq_single", "prompt": "4 + 4?", "options": {"A": "8", "B": "9"},
+         "answer": "A"}]})
+    with app.app_context():
+        rows = lms.db.session.scalars(select(QuizQuestion).where(
+            QuizQuestion.quiz_id == quiz["id"])).all()
+    assert sorted(r.prompt for r in rows if r.retired_at is not None) == sorted(asked)
+    assert [r.prompt for r in rows if r.retired_at is None] == ["4 + 4?"]
+    staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
+
+    past = learner.get(f"/api/v1/attempts/{attempt['id']}").json
+    assert {q["prompt"] for q in past["questions"]} == asked
+    assert (past["score"], past["max_score"]) == (5.0, 5.0)
+    assert past["questions"][0]["answer"] == "B"  # answers stay revealed, from the old rows
+    stats = staff.get(f"/api/v1/quizzes/{quiz['id']}/statistics").json
+    assert {q["prompt"] for q in stats["questions"]} == asked
+    other = api_as("student")
+    new = other.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    assert [q["prompt"] for q in new["questions"]] == ["4 + 4?"]
+
+
 class EchoGenerator(QuizGenerator):
     name = "echo"
 
@@ -248,3 +322,41 @@ def test_generation_runs_as_a_job(generator_app, make_user):
         "/api/v1/quizzes/generate", json={"title": "U", "num_questions": 1, "generator": "nope"}
     )
     assert unknown.status_code == 422
+
+
+@contextmanager
+def counting(lms):
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "SAVEPOINT" not in statement:  # the test's transaction around each commit
+            statements.append(statement)
+
+    event.listen(lms.db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(lms.db.engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("size", [2, 30])
+def test_a_start_sends_a_few_statements_whatever_the_quiz_size(size, lms, staff, learner):
+    """The learner, the quiz with its questions, the learner's attempts, the attempt, its
+    questions (one INSERT … SELECT): nothing per question, nothing reloaded."""
+    questions = [{"type": "mcq_single", "prompt": f"{n} + 1?",
+                  "options": {"A": str(n + 1), "B": str(n)}, "answer": "A"}
+                 for n in range(size)]
+    quiz = staff.post("/api/v1/quizzes", json={
+        "title": "Sized", "questions": questions, "shuffle_questions": True,
+        "shuffle_options": True}).json
+    staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
+    with counting(lms) as statements:
+        start = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts")
+    assert start.status_code == 201 and len(start.json["questions"]) == size
+    assert len(statements) == 5, "\n".join(s[:90] for s in statements)
+    assert sum("attempt_questions" in s for s in statements) == 1
+    # What the start returned is what reading the attempt returns.
+    assert learner.get(f"/api/v1/attempts/{start.json['id']}").json == start.json
+    with counting(lms) as statements:
+        again = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts")
+    assert again.status_code == 200 and again.json == start.json

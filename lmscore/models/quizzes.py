@@ -1,8 +1,11 @@
 """Quizzes, their questions, and learners' attempts.
 
 A quiz's questions are snapshots (copied from bank items or written/generated for the quiz), so
-editing a bank item never changes a quiz, and each attempt copies the questions it asks (the
-quiz's own, or a random draw from banks), so editing a quiz never changes past attempts.
+editing a bank item never changes a quiz. A ``quiz_questions`` row never changes once written:
+replacing the questions of a quiz whose attempts asked them retires the old rows instead of
+deleting them, and a bank item drawn at random is snapshotted once per quiz (reused while the
+item's ``content_hash`` is unchanged). So an attempt only references the rows it asks, and
+editing a quiz or a bank never changes past attempts.
 """
 
 from __future__ import annotations
@@ -11,7 +14,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -63,16 +76,23 @@ class Quiz(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    #: The quiz's own current questions. Written through ``services.quizzes`` (rows are
+    #: retired, never changed); deleting the quiz deletes them in the database (cascade).
     questions: Mapped[list[QuizQuestion]] = relationship(
-        back_populates="quiz", order_by="QuizQuestion.position", cascade="all, delete-orphan"
+        primaryjoin=lambda: and_(Quiz.id == QuizQuestion.quiz_id, QuizQuestion.current()),
+        order_by="QuizQuestion.position", viewonly=True,
     )
 
 
 class QuizQuestion(Base):
+    """Immutable question content: one of a quiz's own questions, or the snapshot of a bank
+    item drawn for the quiz's attempts. Attempts reference these rows."""
+
     __tablename__ = "quiz_questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    #: Place among the quiz's own questions (1, 2, …); 0 for a drawn snapshot.
     position: Mapped[int]
     #: The bank item this was copied from, if any.
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
@@ -83,8 +103,25 @@ class QuizQuestion(Base):
     explanation: Mapped[str] = mapped_column(Text, default="")
     grader: Mapped[str | None] = mapped_column(String(64))
     points: Mapped[float] = mapped_column(default=1.0)
+    #: A snapshot of the bank item ``item_id`` drawn at random for an attempt, not one of the
+    #: quiz's own questions.
+    drawn: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: A drawn snapshot's item ``content_hash`` when copied: later draws of the item reuse this
+    #: row while the item's hash is the same.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    #: When the row stopped being current (its quiz's questions were replaced, or its item
+    #: changed); the attempts that asked it still reference it.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    quiz: Mapped[Quiz] = relationship(back_populates="questions")
+    __table_args__ = (
+        # A quiz's questions, and the snapshots of the items a draw picked.
+        Index("ix_quiz_questions_quiz_item", "quiz_id", "item_id"),
+    )
+
+    @classmethod
+    def current(cls) -> ColumnElement[bool]:
+        """The quiz's own questions in use (not drawn snapshots, not retired)."""
+        return and_(cls.drawn.is_(False), cls.retired_at.is_(None))
 
 
 class AttemptStatus(StrEnum):
@@ -111,6 +148,7 @@ class QuizAttempt(Base):
     #: True while a free-text answer waits for a trainer: the score may still rise.
     pending_review: Mapped[bool] = mapped_column(default=False)
 
+    quiz: Mapped[Quiz] = relationship()
     questions: Mapped[list[AttemptQuestion]] = relationship(
         back_populates="attempt", order_by="AttemptQuestion.position", cascade="all, delete-orphan"
     )
@@ -122,26 +160,24 @@ class QuizAttempt(Base):
     )
 
 
+def _content(name: str) -> property:
+    return property(lambda self: getattr(self.question, name),
+                    doc=f"The asked question's ``{name}`` (from its quiz question row).")
+
+
 class AttemptQuestion(Base):
-    """One question as asked in one attempt (content copied, options in the asked order)."""
+    """One question as asked in one attempt: a reference to its immutable content (a quiz
+    question row), the options in the asked order, the learner's answer and its grade."""
 
     __tablename__ = "attempt_questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"))
     position: Mapped[int]
-    quiz_question_id: Mapped[int | None] = mapped_column(
-        ForeignKey("quiz_questions.id", ondelete="SET NULL")
+    quiz_question_id: Mapped[int] = mapped_column(
+        ForeignKey("quiz_questions.id", ondelete="CASCADE"), index=True
     )
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
-    type: Mapped[str] = mapped_column(String(20))
-    prompt: Mapped[str] = mapped_column(Text)
-    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     option_order: Mapped[list[str]] = mapped_column(JSON, default=list)
-    answer: Mapped[Any] = mapped_column(JSON)
-    explanation: Mapped[str] = mapped_column(Text, default="")
-    grader: Mapped[str | None] = mapped_column(String(64))
-    points: Mapped[float] = mapped_column(default=1.0)
     # The learner's latest saved answer (an idempotent upsert per question).
     selected: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     text: Mapped[str | None] = mapped_column(Text)
@@ -153,5 +189,17 @@ class AttemptQuestion(Base):
     needs_manual_review: Mapped[bool] = mapped_column(default=False)
 
     attempt: Mapped[QuizAttempt] = relationship(back_populates="questions")
+    # Joined into every query that loads the row: an answer is checked and graded against it.
+    question: Mapped[QuizQuestion] = relationship(lazy="joined", innerjoin=True)
+
+    item_id = _content("item_id")
+    type = _content("type")
+    prompt = _content("prompt")
+    options = _content("options")
+    answer = _content("answer")
+    explanation = _content("explanation")
+    grader = _content("grader")
+    points = _content("points")
+    drawn = _content("drawn")
 
     __table_args__ = (UniqueConstraint("attempt_id", "position"),)

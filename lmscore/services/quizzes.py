@@ -8,6 +8,7 @@ with the server time the request arrived; answers after the deadline plus grace 
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -15,9 +16,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, insert, or_, select, union
+from sqlalchemy import (
+    JSON,
+    Integer,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..capabilities import (
@@ -153,11 +166,20 @@ def _replace_questions(session: Session, quiz: Quiz, questions: list[QuestionInp
         rows += [QuizQuestion(item_id=i.id, type=i.type, prompt=i.prompt, options=i.options,
                               answer=i.answer, explanation=i.explanation, grader=i.grader)
                  for i in (items[i] for i in item_ids)]
-    quiz.questions.clear()
-    session.flush()
+    # Rows an attempt asked stay, unchanged and retired, for that attempt; the others go.
+    old = list(quiz.questions)
+    asked = set(session.scalars(select(AttemptQuestion.quiz_question_id).where(
+        AttemptQuestion.quiz_question_id.in_([q.id for q in old])).distinct())) if old else set()
+    for row in old:
+        if row.id in asked:
+            row.retired_at = utcnow()
+        else:
+            session.delete(row)
     for position, row in enumerate(rows, start=1):
-        row.position = position
-        quiz.questions.append(row)
+        row.quiz_id, row.position = quiz.id, position
+    session.add_all(rows)
+    session.flush()
+    set_committed_value(quiz, "questions", rows)
 
 
 def _require_editor(actor: User, quiz: Quiz) -> None:
@@ -168,7 +190,8 @@ def _require_editor(actor: User, quiz: Quiz) -> None:
 
 def update_quiz(session: Session, actor: User, quiz: Quiz, data: dict[str, Any],
                 questions: list[QuestionInput] | None, item_ids: list[int] | None) -> Quiz:
-    """Change settings (any time) and questions (drafts only: attempts copy them). Commits."""
+    """Change settings (any time) and questions (drafts only: a published quiz's learners
+    expect the questions they were told about). Commits."""
     _require_editor(actor, quiz)
     _check_window({"available_from": quiz.available_from, "available_until": quiz.available_until,
                    **data})
@@ -221,8 +244,9 @@ def _visible_to_learner(session: Session, user: User, quiz: Quiz) -> bool:
 
 
 def get_quiz(session: Session, user: User, quiz_id: int) -> Quiz:
-    quiz = session.scalar(select(Quiz).where(Quiz.id == quiz_id)
-                          .options(selectinload(Quiz.questions)))
+    # One statement: starts come in bursts.
+    quiz = session.scalars(select(Quiz).where(Quiz.id == quiz_id)
+                           .options(joinedload(Quiz.questions))).unique().one_or_none()
     if quiz is None or not (learning.is_staff(user) or _visible_to_learner(session, user, quiz)):
         raise NotFound(f"No quiz with id {quiz_id}.")
     return quiz
@@ -325,23 +349,83 @@ def _emit_generated(session: Session, quiz: Quiz) -> None:
 # -- attempts ----------------------------------------------------------------------------------
 
 
-def _draw_items(
-    session: Session, user: User, draw: dict[str, Any], rng: random.Random
-) -> list[Item]:
-    """``count`` random items from the draw's banks (and facets), unseen ones first."""
-    query = select(Item).join(QuestionBank, QuestionBank.id == Item.bank_id).where(
+def _draw_items(session: Session, user: User, draw: dict[str, Any],
+                rng: random.Random) -> dict[int, str]:
+    """``count`` random items from the draw's banks (and facets), unseen ones first: their
+    ids (in the drawn order) and content hashes."""
+    query = select(Item.id, Item.content_hash).join(
+        QuestionBank, QuestionBank.id == Item.bank_id).where(
         QuestionBank.code.in_(draw["banks"]), Item.archived_at.is_(None))
     if draw.get("facets"):
         query = query.join(BankNode, BankNode.id == Item.facet_id).where(
             or_(*[BankNode.path.startswith(f) for f in draw["facets"]]))
-    candidates = list(session.scalars(query))
+    candidates = list(session.execute(query))
     seen = set(session.scalars(union(
-        select(AttemptQuestion.item_id).join(QuizAttempt).where(QuizAttempt.user_id == user.id),
+        select(QuizQuestion.item_id)
+        .join(AttemptQuestion, AttemptQuestion.quiz_question_id == QuizQuestion.id)
+        .join(QuizAttempt, QuizAttempt.id == AttemptQuestion.attempt_id)
+        .where(QuizAttempt.user_id == user.id),
         select(ReviewLog.item_id).where(ReviewLog.user_id == user.id),
     )))
     rng.shuffle(candidates)
-    candidates.sort(key=lambda item: item.id in seen)  # stable: unseen first, random within
-    return candidates[: draw["count"]]
+    candidates.sort(key=lambda row: row.id in seen)  # stable: unseen first, random within
+    return {row.id: row.content_hash for row in candidates[: draw["count"]]}
+
+
+def _drawn_questions(session: Session, user: User, quiz: Quiz, rng: random.Random,
+                     now: datetime) -> list[QuizQuestion]:
+    """A random draw for one attempt, as the quiz's snapshot rows of the drawn items: an
+    item's current snapshot is reused, a new or changed item is snapshotted (once)."""
+    hashes = _draw_items(session, user, quiz.draw or {}, rng)
+    snapshots: dict[int, QuizQuestion] = {}
+    for row in session.scalars(select(QuizQuestion).where(
+            QuizQuestion.quiz_id == quiz.id, QuizQuestion.drawn.is_(True),
+            QuizQuestion.retired_at.is_(None), QuizQuestion.item_id.in_(list(hashes)))):
+        if row.content_hash == hashes[row.item_id]:
+            snapshots[row.item_id] = row
+        else:  # the item changed since: its attempts keep the old content
+            row.retired_at = now
+    missing = [item_id for item_id in hashes if item_id not in snapshots]
+    if missing:
+        new = [QuizQuestion(quiz_id=quiz.id, position=0, drawn=True, item_id=i.id,
+                            content_hash=i.content_hash, type=i.type, prompt=i.prompt,
+                            options=i.options, answer=i.answer, explanation=i.explanation,
+                            grader=i.grader, points=1.0)
+               for i in session.scalars(select(Item).where(Item.id.in_(missing)))]
+        session.add_all(new)
+        snapshots.update((row.item_id, row) for row in new)
+    return [snapshots[item_id] for item_id in hashes]
+
+
+@functools.cache
+def _attempt_questions_insert(dialect: str):
+    """One INSERT … SELECT of an attempt's questions from a single JSON parameter ``rows``
+    ([[position, quiz question id, option order], …]): a short statement whatever the number
+    of questions (the driver caches its conversion, unlike a multi-row VALUES list), built
+    once per dialect."""
+    each = func.json_each if dialect == "sqlite" else func.json_array_elements
+    value = each(bindparam("rows", type_=JSON)).table_valued(column("value", JSON)).c.value
+    source = select(bindparam("attempt_id", type_=Integer), value[0].as_integer(),
+                    value[1].as_integer(), value[2], false())
+    table = AttemptQuestion.__table__
+    inserted = insert(table).from_select(
+        ["attempt_id", "position", "quiz_question_id", "option_order", "needs_manual_review"],
+        source).returning(*table.c)
+    # Loaded as ORM objects (an ORM INSERT would take the parameters as rows to insert).
+    return select(AttemptQuestion).from_statement(inserted)
+
+
+def _insert_attempt_questions(session: Session, attempt: QuizAttempt,
+                              asked: list[tuple[QuizQuestion, list[str]]]) -> None:
+    rows = [[position, question.id, order]
+            for position, (question, order) in enumerate(asked, start=1)]
+    inserted = session.scalars(_attempt_questions_insert(session.get_bind().dialect.name),
+                               {"attempt_id": attempt.id, "rows": rows}).all()
+    # The response is built from these objects: no reloading.
+    by_id = {question.id: question for question, _order in asked}
+    for row in inserted:
+        set_committed_value(row, "question", by_id[row.quiz_question_id])
+    set_committed_value(attempt, "questions", sorted(inserted, key=lambda q: q.position))
 
 
 def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
@@ -364,6 +448,19 @@ def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
     used = len(mine)
     if quiz.attempts_allowed is not None and used >= quiz.attempts_allowed:
         raise Conflict(f"You have used all {quiz.attempts_allowed} attempts of this quiz.")
+    rng = random.Random()
+    questions = (_drawn_questions(session, user, quiz, rng, now) if quiz.draw
+                 else list(quiz.questions))
+    if not questions:
+        raise Conflict("This quiz has no questions to ask.")
+    if quiz.shuffle_questions:
+        rng.shuffle(questions)
+    asked = []
+    for question in questions:
+        order = list(question.options)
+        if quiz.shuffle_options:
+            rng.shuffle(order)
+        asked.append((question, order))
     deadline = now + timedelta(seconds=quiz.time_limit_s) if quiz.time_limit_s else None
     if quiz.available_until and (deadline is None or deadline > quiz.available_until):
         deadline = quiz.available_until
@@ -380,34 +477,8 @@ def start_attempt(lms: Platform, session: Session, user: User, quiz_id: int,
         if running is None:
             raise
         return running, False
-    rng = random.Random()
-    sources: list[dict[str, Any]]
-    if quiz.draw:
-        sources = [{"item_id": i.id, "quiz_question_id": None, "type": i.type, "prompt": i.prompt,
-                    "options": i.options, "answer": i.answer, "explanation": i.explanation,
-                    "grader": i.grader, "points": 1.0}
-                   for i in _draw_items(session, user, quiz.draw, rng)]
-    else:
-        sources = [{"item_id": q.item_id, "quiz_question_id": q.id, "type": q.type,
-                    "prompt": q.prompt, "options": q.options, "answer": q.answer,
-                    "explanation": q.explanation, "grader": q.grader, "points": q.points}
-                   for q in quiz.questions]
-    if not sources:
-        raise Conflict("This quiz has no questions to ask.")
-    if quiz.shuffle_questions:
-        rng.shuffle(sources)
-    rows = []
-    for position, source in enumerate(sources, start=1):
-        order = list(source["options"])
-        if quiz.shuffle_options:
-            rng.shuffle(order)
-        rows.append({**source, "attempt_id": attempt.id, "position": position,
-                     "option_order": order, "needs_manual_review": False})
-    # One statement, and the caller gets the questions without reloading them.
-    questions = session.scalars(
-        insert(AttemptQuestion).returning(AttemptQuestion, sort_by_parameter_order=True), rows
-    ).all()
-    set_committed_value(attempt, "questions", list(questions))
+    set_committed_value(attempt, "quiz", quiz)
+    _insert_attempt_questions(session, attempt, asked)
     session.commit()
     return attempt, True
 
@@ -658,7 +729,9 @@ def statistics(session: Session, actor: User, quiz: Quiz) -> dict[str, Any]:
     attempts = list(session.scalars(
         select(QuizAttempt).where(QuizAttempt.quiz_id == quiz.id,
                                   QuizAttempt.status.in_(FINISHED))
-        .options(selectinload(QuizAttempt.questions)).order_by(QuizAttempt.percent)
+        # Attempts share their questions' rows: each is loaded once, not once per answer.
+        .options(selectinload(QuizAttempt.questions).selectinload(AttemptQuestion.question))
+        .order_by(QuizAttempt.percent)
     ))
     out: dict[str, Any] = {"quiz_id": quiz.id, "attempts": len(attempts), "mean_percent": None,
                            "pass_rate": None, "questions": []}
@@ -673,13 +746,12 @@ def statistics(session: Session, actor: User, quiz: Quiz) -> dict[str, Any]:
         by_question: dict[Any, list[float]] = defaultdict(list)
         for attempt in rows:
             for q in attempt.questions:
-                key = q.quiz_question_id or f"item-{q.item_id}"
+                key = _statistics_key(q)
                 by_question[key].append((q.score or 0) / q.points if q.points else 0)
         return by_question
 
     everyone, lows, highs = fractions(attempts), fractions(low), fractions(high)
-    prompts = {q.quiz_question_id or f"item-{q.item_id}": q.prompt
-               for a in attempts for q in a.questions}
+    prompts = {_statistics_key(q): q.prompt for a in attempts for q in a.questions}
 
     def mean(values: list[float]) -> float | None:
         return round(sum(values) / len(values), 4) if values else None
@@ -693,6 +765,11 @@ def statistics(session: Session, actor: User, quiz: Quiz) -> dict[str, Any]:
             else None,
         })
     return out
+
+
+def _statistics_key(question: AttemptQuestion) -> int | str:
+    """A drawn question counts per bank item (across its snapshots), the others per row."""
+    return f"item-{question.item_id}" if question.drawn else question.quiz_question_id
 
 
 def pending_grading_query(reviewer: User):

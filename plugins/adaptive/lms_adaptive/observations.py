@@ -15,7 +15,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
-from lmscore.models import AttemptQuestion, AttemptStatus, Item, QuizAttempt, ReviewLog
+from lmscore.models import (
+    AttemptQuestion,
+    AttemptStatus,
+    Item,
+    QuizAttempt,
+    QuizQuestion,
+    ReviewLog,
+)
 
 from .models import Observation, Watermark
 
@@ -58,10 +65,11 @@ def _ingest_quizzes(session: Session) -> int:
     copied = exists().where(Observation.source == "quiz",
                             Observation.source_id == AttemptQuestion.id)
     rows = session.execute(
-        select(AttemptQuestion.id, QuizAttempt.user_id, AttemptQuestion.item_id, Item.facet_id,
-               AttemptQuestion.score, AttemptQuestion.points, QuizAttempt.finished_at)
+        select(AttemptQuestion.id, QuizAttempt.user_id, QuizQuestion.item_id, Item.facet_id,
+               AttemptQuestion.score, QuizQuestion.points, QuizAttempt.finished_at)
         .join(QuizAttempt, QuizAttempt.id == AttemptQuestion.attempt_id)
-        .join(Item, Item.id == AttemptQuestion.item_id)
+        .join(QuizQuestion, QuizQuestion.id == AttemptQuestion.quiz_question_id)
+        .join(Item, Item.id == QuizQuestion.item_id)
         .where(QuizAttempt.status.in_(FINISHED), QuizAttempt.finished_at >= since,
                AttemptQuestion.needs_manual_review.is_(False), ~copied)
         .order_by(QuizAttempt.finished_at, AttemptQuestion.id).limit(BATCH)

@@ -160,7 +160,7 @@ class AdaptiveRecommender(Recommender):
                 select(QuizQuestion.quiz_id, BankNode.path)
                 .join(Item, Item.id == QuizQuestion.item_id)
                 .join(BankNode, BankNode.id == Item.facet_id)
-                .where(QuizQuestion.quiz_id.in_([q.id for q in quizzes]),
+                .where(QuizQuestion.quiz_id.in_([q.id for q in quizzes]), QuizQuestion.current(),
                        Item.facet_id.in_(weak_facets))).all())
         out = []
         for quiz in quizzes:

@@ -42,10 +42,8 @@ def _present_quiz(quiz: Quiz, *, with_questions: bool) -> dict:
 
 
 def _present_attempt(attempt) -> dict:
-    lms = current_platform()
-    quiz = lms.db.session.get(Quiz, attempt.quiz_id)
     data = {key: getattr(attempt, key) for key in AttemptSchema().fields}
-    data["questions"] = quiz_views.attempt_questions(attempt, quiz, current_user())
+    data["questions"] = quiz_views.attempt_questions(attempt, attempt.quiz, current_user())
     return data
 
 
