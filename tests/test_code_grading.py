@@ -324,11 +324,15 @@ def test_code_quiz_answer_is_graded_in_a_job_then_the_quiz_result_is_announced(
     graded = next(q for q in result["questions"] if q["type"] == "code")
     # 1 of 3 case points: a third of the question's 3 points.
     assert graded["score"] == 1.0 and "✗ negative (0/2)" in graded["feedback"]
+    assert [(t["name"], t["passed"], t["points"]) for t in graded["details"]["tests"]] == [
+        ("small", True, 1.0), ("negative", False, 0.0)]
     assert (result["score"], result["max_score"]) == (2.0, 4.0)
     assert announced(lms) == 1
     page = lms_web_client(app, student).get(
         f"/attempts/{attempt['id']}/result").get_data(as_text=True)
-    assert "✗ negative (0/2)" in page and "Right answer" not in page.split("Question 2")[1]
+    code_part = page.split("Question 2")[1]
+    assert "1 of 2 tests passed" in code_part and "Right answer" not in code_part
+    assert '<tr class="test-failed">' in code_part and "<code>negative</code>" in code_part
 
 
 def announced(lms) -> int:

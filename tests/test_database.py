@@ -150,8 +150,9 @@ def test_a_read_only_unit_of_work_opens_no_transaction(lms_database_url):
 def test_a_connection_idle_in_the_pool_is_pinged_before_use(lms_database_url, monkeypatch):
     """A pooled connection the server dropped is replaced when it sat idle past
     PING_AFTER_IDLE_S; one used just before is trusted (no ping per request)."""
-    import lmscore.db
     from sqlalchemy.exc import OperationalError
+
+    import lmscore.db
 
     engine = make_engine(lms_database_url, pool_size=1)
 

@@ -186,6 +186,9 @@ class AttemptQuestion(Base):
     # Grading result.
     score: Mapped[float | None]
     feedback: Mapped[str | None] = mapped_column(Text)
+    #: The grader's own detail (``GradeResult.details``), e.g. the code grader's per-test
+    #: results; None when it gave none.
+    grading_details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     needs_manual_review: Mapped[bool] = mapped_column(default=False)
 
     attempt: Mapped[QuizAttempt] = relationship(back_populates="questions")

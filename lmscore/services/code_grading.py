@@ -275,11 +275,13 @@ def grade_run(spec: CodeSpec, code: str, sandbox: Sandbox, limits: SandboxLimits
         lines.append(limit_message(LimitHit(stopped_by), limits))
     if outcome.error:
         lines.append("The sandbox reported a problem; a trainer will look at it.")
+    summary = "\n".join(lines)  # shown above the per-test table, which has the rest
     for test in tests:
         mark = "✓" if test.passed else "✗"
         lines.append(f"{mark} {test.name} ({test.points:g}/{test.max_points:g})"
                      + (f": {headline(test.message)}" if test.message else ""))
     details = {
+        "summary": summary,
         "mode": spec.mode,
         "tests": [dataclasses.asdict(t) for t in tests],
         "limits": dataclasses.asdict(limits),

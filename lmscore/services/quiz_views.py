@@ -42,6 +42,7 @@ def attempt_questions(attempt: QuizAttempt, quiz: Quiz | None, viewer: User) -> 
             "score": q.score if graded else None,
             "correct": correct(q) if graded else None,
             "feedback": q.feedback if graded else None,
+            "details": q.grading_details if graded else None,
             "explanation": q.explanation if ended else None,
             "answer": q.answer if ended else None,
             # A code answer waits for its background job (GRADE_CODE_JOB).

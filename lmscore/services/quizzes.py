@@ -564,6 +564,7 @@ def _grade_question(lms: Platform, question: AttemptQuestion, *,
     """Grade one answer; True when its grader runs code and the answer is left for the
     background job (``GRADE_CODE_JOB``) instead, its score unset until then."""
     answered = question.saved_at is not None
+    question.grading_details = None
     if not answered:
         question.score, question.feedback = 0.0, "Not answered."
         question.needs_manual_review = False
@@ -585,6 +586,7 @@ def _grade_question(lms: Platform, question: AttemptQuestion, *,
     fraction = result.score / result.max_score if result.max_score else 0.0
     question.score = round(fraction * question.points, 4)
     question.feedback = result.feedback
+    question.grading_details = result.details or None
     question.needs_manual_review = result.needs_manual_review
     return False
 

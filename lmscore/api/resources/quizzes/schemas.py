@@ -121,6 +121,9 @@ class AttemptQuestionSchema(Schema):
     score = fields.Float(allow_none=True)
     correct = fields.Boolean(allow_none=True)
     feedback = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True, metadata={
+        "description": "the grader's own detail, e.g. the code grader's per-test results "
+                       "({tests: [{name, passed, points, max_points, message}], limit_hit})"})
     explanation = fields.String(allow_none=True)
     answer = fields.Raw(allow_none=True)
     needs_manual_review = fields.Boolean()
