@@ -137,7 +137,7 @@ def _next_items_statement():
     limit = bindparam("limit", type_=Integer)
     due = (
         select(*Item.__table__.c, literal(0).label("part"), CardState.due_at,
-               CardState.id.label("card_id"))
+               CardState.id.label("card_id"), literal(0).label("rank"))
         .join_from(CardState, Item, Item.id == CardState.item_id)
         .where(CardState.user_id == user_id, CardState.bank_id == bank_id,
                CardState.due_at <= bindparam("now", type_=UTCDateTime()),
@@ -154,16 +154,24 @@ def _next_items_statement():
     allowance = bindparam("new_per_day", type_=Integer) - new_today
     room = select(case((left < allowance, left), else_=allowance).label("n")).cte("room")
     seen = exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
+    new_order = (Item.facet_id, Item.difficulty, Item.id)
     fresh = (
         select(*Item.__table__.c, literal(1).label("part"),
                literal(None, UTCDateTime()).label("due_at"),
-               literal(None, Integer).label("card_id"))
+               literal(None, Integer).label("card_id"),
+               func.row_number().over(order_by=new_order).label("rank"))
         .where(Item.bank_id == bank_id, Item.archived_at.is_(None), ~seen)
-        .order_by(Item.facet_id, Item.difficulty, Item.id)
-        .limit(select(case((room.c.n > 0, room.c.n), else_=0)).scalar_subquery())
+        .order_by(*new_order)
+        # The page size as a plain parameter, the allowance applied outside: with a LIMIT
+        # it can read, the planner walks ix_items_bank_new_order and stops after a few
+        # unseen items instead of sorting every unseen item of the bank.
+        .limit(limit)
         .subquery("fresh")
     )
-    picked = union_all(select(due), select(fresh)).subquery("picked")
+    picked = union_all(
+        select(due),
+        select(fresh).where(fresh.c.rank <= select(room.c.n).scalar_subquery()),
+    ).subquery("picked")
     item = aliased(Item, picked)
     return (
         select(item)
