@@ -20,6 +20,3 @@ if [[ -z ${LMSCORE_BENCH_DATABASE_URL:-} ]]; then
     export LMSCORE_BENCH_DATABASE_URL=$LMSCORE_SERVICES_PG_URL
 fi
 exec .venv/bin/python bench/run.py "$@"
-echo
-echo "== adaptive plugin: BKT and IRT refit, 100,000 then 1,000,000 attempts"
-.venv/bin/python bench/adaptive_refit.py --json "bench/results/adaptive_refit-$stamp.json"
