@@ -31,7 +31,7 @@ import _harness as h
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-NOT_SCENARIOS = {"run.py", "stack.py"}
+NOT_SCENARIOS = {"run.py"}
 
 
 def discover() -> list[Path]:
