@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
@@ -161,22 +161,6 @@ def add_learners(session, prefix: str, first: int, last: int) -> None:
         FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS g
     """), {"prefix": prefix, "first": first, "last": last,
            "now": datetime.now(UTC).replace(tzinfo=None)})
-
-
-@contextmanager
-def recording_statements(engine) -> Iterator[list[tuple[str, object]]]:
-    """(statement, parameters) of what ``engine`` sends meanwhile: an N+1 shows up as a long
-    list, and each can be EXPLAINed."""
-    statements: list[tuple[str, object]] = []
-
-    def capture(_conn, _cursor, statement, parameters, _context, _many):
-        statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import _harness as h
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from lmscore.app import create_app
 from lmscore.db import utcnow
@@ -39,6 +39,7 @@ from lmscore.models import (
     Track,
     User,
 )
+from lmscore.testing.statements import recording_statements
 
 PROJECTS, STEPS, ITEMS = 4, 5, 60
 RATINGS = ("again", "hard", "good", "good", "good", "easy")
@@ -122,16 +123,8 @@ def timings(client, path: str, requests: int) -> list[float]:
 
 
 def statements_per_request(engine, client, path: str) -> int:
-    sent = []
-
-    def record(*_args):
-        sent.append(1)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording_statements(engine) as sent:
         client.get(path)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return len(sent)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from lmscore.db import utcnow
 from lmscore.models import AttemptQuestion, QuizAttempt, User
+from lmscore.testing.statements import recording_statements
 
 QUESTIONS = 20
 #: A tiny run for `bench/run.py --smoke`.
@@ -68,10 +69,10 @@ def statements_per_request(app, quiz_id: int, token: str) -> dict:
     lms = app.extensions["lmscore"]
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    with h.recording_statements(lms.db.engine) as started:
+    with recording_statements(lms.db.engine) as started:
         attempt = client.post(f"/api/v1/quizzes/{quiz_id}/attempts", headers=headers).get_json()
     question = attempt["questions"][0]
-    with h.recording_statements(lms.db.engine) as saved:
+    with recording_statements(lms.db.engine) as saved:
         client.put(f"/api/v1/attempts/{attempt['id']}/answers/{question['id']}",
                    headers=headers, json={"selected": [question["options"][0]["key"]]})
     return {"start": len(started), "save": len(saved)}

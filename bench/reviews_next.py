@@ -37,6 +37,7 @@ from sqlalchemy import func, select, text
 
 from lmscore.db import utcnow
 from lmscore.models import BankNode, CardState, QuestionBank, User
+from lmscore.testing.statements import recording_statements
 
 BANK = "BENCHSR"
 EMAIL = "bench-review-{}@bench.invalid"
@@ -188,10 +189,10 @@ def explain(app, bank_code: str, user_id: int) -> list[str]:
         session = lms.db.session
         user = session.get(User, user_id)
         bank = reviews.get_bank(session, user, bank_code)
-        with h.recording_statements(lms.db.engine) as statements:
+        with recording_statements(lms.db.engine) as statements:
             reviews.next_items(lms, session, user, bank, LIMIT, utcnow())
         cursor = session.connection().connection.cursor()
-        for statement, parameters in statements:
+        for statement, parameters in zip(statements, statements.parameters, strict=True):
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
             plan = "\n".join("    " + row[0] for row in cursor.fetchall())
             out.append("  " + " ".join(statement.split()) + "\n" + plan)

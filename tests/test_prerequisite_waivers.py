@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from tracks_fixture import write_track
 
 from lmscore.errors import Conflict, PermissionDenied, ValidationFailed
@@ -21,6 +21,7 @@ from lmscore.models import (
 )
 from lmscore.services import content, learning, users
 from lmscore.testing.plugin import DEFAULT_PASSWORD
+from lmscore.testing.statements import recording_statements
 
 
 @pytest.fixture
@@ -181,25 +182,18 @@ def test_progress_reads_waivers_in_one_query_for_all_tracks(lms, people):
     trainer, learner = people
     session = lms.db.session
     learning.enrol(lms, session, learner, "UU")
-    statements: list[str] = []
 
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    def count() -> int:
+    def progress_statements() -> list[str]:
         session.expire_all()
-        statements.clear()
-        event.listen(lms.db.engine, "before_cursor_execute", record)
-        try:
+        with recording_statements(lms.db.engine) as statements:
             learning.my_progress(session, learner)
-        finally:
-            event.remove(lms.db.engine, "before_cursor_execute", record)
-        return len(statements)
+        return statements
 
-    before = count()
+    before = len(progress_statements())
     for code, number in (("TT", 2), ("TT", 3), ("UU", 2)):
         learning.waive_prerequisites(session, trainer, learner, project(lms, number, code), "Ok")
-    assert count() == before
+    statements = progress_statements()
+    assert len(statements) == before
     assert sum("prerequisite_waivers" in s for s in statements) == 1
     assert statuses(lms, learner, "UU") == {1: "not_started", 2: "not_started"}
 

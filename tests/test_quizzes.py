@@ -1,11 +1,10 @@
 """The quiz engine end to end through the API."""
 
-from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from tracks_fixture import write_bank, write_track
 
 from lmscore import hookimpl
@@ -13,6 +12,7 @@ from lmscore.capabilities import GeneratedQuestion, GenerationError, QuizGenerat
 from lmscore.db import utcnow
 from lmscore.models import Item, QuizAttempt, QuizQuestion
 from lmscore.services import content, quizzes
+from lmscore.testing.statements import recording_statements
 
 QUESTIONS = [
     {"type": "mcq_single", "prompt": "2 + 2?", "options": {"A": "3", "B": "4"}, "answer": "B"},
@@ -324,19 +324,6 @@ def test_generation_runs_as_a_job(generator_app, make_user):
     assert unknown.status_code == 422
 
 
-@contextmanager
-def counting(lms):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "SAVEPOINT" not in statement:  # the test's transaction around each commit
-            statements.append(statement)
-
-    event.listen(lms.db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(lms.db.engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize("size", [2, 30])
@@ -350,13 +337,13 @@ def test_a_start_sends_a_few_statements_whatever_the_quiz_size(size, lms, staff,
         "title": "Sized", "questions": questions, "shuffle_questions": True,
         "shuffle_options": True}).json
     staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
-    with counting(lms) as statements:
+    with recording_statements(lms.db.engine) as statements:
         start = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts")
     assert start.status_code == 201 and len(start.json["questions"]) == size
     assert len(statements) == 5, "\n".join(s[:90] for s in statements)
     assert sum("attempt_questions" in s for s in statements) == 1
     # What the start returned is what reading the attempt returns.
     assert learner.get(f"/api/v1/attempts/{start.json['id']}").json == start.json
-    with counting(lms) as statements:
+    with recording_statements(lms.db.engine) as statements:
         again = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts")
     assert again.status_code == 200 and again.json == start.json

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from test_tracks_queries import counting
 from test_web_pages import assert_no_inline_script
 from tracks_fixture import write_bank, write_track
 
@@ -27,6 +26,7 @@ from lmscore.services import content, learning, recommendations, reviews
 from lmscore.testing import ApiClient
 from lmscore.testing.contracts import RecommenderContract
 from lmscore.testing.plugin import DEFAULT_PASSWORD
+from lmscore.testing.statements import recording_statements
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_recommenders_are_handed_the_callers_progress(app_factory, learner, lms_
     with app.app_context():
         session = lms.db.session
         progress = learning.my_progress(session, learner)
-        with counting(lms) as statements:
+        with recording_statements(lms.db.engine) as statements:
             ranked = recommendations.for_learner(lms, session, learner, utcnow(),
                                                  progress=progress)
         assert [r.recommendation.title for r in ranked] == ["TT · Project 1: Step 1.1"]

@@ -2,14 +2,14 @@
 and when more learners have progress rows."""
 
 import shutil
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from tracks_fixture import STEP, write_track
 
 from lmscore.models import Enrolment, Step, StepCompletion, Track
 from lmscore.services import content
+from lmscore.testing.statements import recording_statements
 
 PAGES = ("/api/v1/tracks/TT", "/api/v1/projects/{project}", "/api/v1/progress/me")
 
@@ -28,18 +28,6 @@ def lms_config(content_root):
                         "content_folder": {"folders": [str(content_root)]}}}
 
 
-@contextmanager
-def counting(lms):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(lms.db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(lms.db.engine, "before_cursor_execute", record)
 
 
 def grow(root, projects: int, steps: int) -> None:
@@ -71,7 +59,7 @@ def add_learners(lms, make_user, count: int) -> None:
 def measure(lms, client, project_id: int) -> dict[str, int]:
     counts = {}
     for page in PAGES:
-        with counting(lms) as statements:
+        with recording_statements(lms.db.engine) as statements:
             response = client.get(page.format(project=project_id))
         assert response.status_code == 200, response.json
         counts[page] = len(statements)

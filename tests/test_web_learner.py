@@ -3,13 +3,13 @@
 import re
 
 import pytest
-from test_tracks_queries import counting
 from test_web_pages import assert_no_inline_script
 from tracks_fixture import write_bank, write_track
 
 from lmscore.models import Deliverable, Step, Submission
 from lmscore.services import content, submissions
 from lmscore.testing.plugin import DEFAULT_PASSWORD
+from lmscore.testing.statements import recording_statements
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def work_in(web, lms, code: str) -> None:
 
 def dashboard_queries(web, lms) -> list[str]:
     """The statements ``GET /dashboard`` sends, without the test's transaction control."""
-    with counting(lms) as statements:
+    with recording_statements(lms.db.engine) as statements:
         assert web.get("/dashboard").status_code == 200
     return [s for s in statements if s.lstrip().startswith(("SELECT", "WITH"))]
 
