@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
+from sqlalchemy.engine import Row
 
 from .. import current_platform, markdown
 from ..db import utcnow
@@ -272,8 +273,9 @@ def _charts(session, user: User, bank_stats, now) -> dict[str, list[tuple[str, f
 # -- review sessions --------------------------------------------------------------------
 
 
-def _card_context(lms, session, user, bank, item: Item, *, revealed: bool):
-    """What a card page needs; the rating buttons show each rating's next interval."""
+def _card_context(lms, session, user, bank, item: Item | Row, *, revealed: bool):
+    """What a card page needs (an item, or a card row of ``reviews.next_items``); the rating
+    buttons show each rating's next interval."""
     ratings = None
     if revealed:
         preview = reviews.preview(lms, session, user, item.id, utcnow())["ratings"]
@@ -346,7 +348,7 @@ def answer(bank_code: str):
                            answer_text=answer_text(item, result["answer"]))
 
 
-def answer_text(item: Item, answer) -> str:
+def answer_text(item: Item | Row, answer) -> str:
     """An item's answer key as the learner reads it: option texts, not keys."""
     if isinstance(answer, dict) and "value" in answer:  # numeric: value and tolerance
         return str(answer["value"])

@@ -28,7 +28,7 @@ class ReviewItemSchema(Schema):
     options = fields.Dict(keys=fields.String(), values=fields.String())
     difficulty = Integer()
     tags = fields.List(fields.String())
-    facet = fields.Function(lambda item: item.facet.path)
+    facet = fields.String(metadata={"description": "the facet's path, topic/subtopic/leaf/facet"})
 
 
 class NextSchema(Schema):
