@@ -96,7 +96,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     engine = create_engine(parsed, echo=echo, pool_size=pool_size)
     event.listen(engine, "connect", _note_checkin)
     event.listen(engine, "checkin", _note_checkin)
-    event.listen(engine, "checkout", _ping_if_idle)
+    _ping_when_idle(engine)
     return engine
 
 
@@ -111,17 +111,20 @@ def _note_checkin(_dbapi_connection, record) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-    idle = time.monotonic() - record.info.get("checked_in_at", float("-inf"))
-    if idle <= PING_AFTER_IDLE_S:
-        return
-    try:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT 1")
-        cursor.close()
-    except Exception as exc:
-        # The pool discards this connection and checks out another (SQLAlchemy's protocol).
-        raise DisconnectionError("a pooled connection did not answer") from exc
+def _ping_when_idle(engine: Engine) -> None:
+    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle = time.monotonic() - record.info.get("checked_in_at", float("-inf"))
+        if idle <= PING_AFTER_IDLE_S:
+            return
+        try:
+            # The dialect's own ping, as pool_pre_ping sends it: outside any transaction, so
+            # the connection is left as it was (a read-only unit of work may follow).
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy's protocol).
+            raise DisconnectionError("a pooled connection did not answer") from exc
+
+    event.listen(engine, "checkout", ping_if_idle)
 
 
 def as_busy(error: BaseException) -> DatabaseBusy | None:

@@ -1,6 +1,7 @@
 """Engine defaults: SQLite in WAL mode with foreign keys enforced; aware UTC datetimes."""
 
 import os
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -128,11 +129,16 @@ def _in_transaction(session) -> bool:
     return dbapi.in_transaction
 
 
-def test_a_read_only_unit_of_work_opens_no_transaction(lms_database_url):
-    """No BEGIN/ROLLBACK round trips (and on SQLite no write lock) for hot reads; the next
-    unit of work on the same pooled connection is transactional again."""
+@pytest.mark.parametrize("ping_after_idle_s", [3600.0, 0.0])
+def test_a_read_only_unit_of_work_opens_no_transaction(lms_database_url, monkeypatch,
+                                                       ping_after_idle_s):
+    """No BEGIN/ROLLBACK round trips (and on SQLite no write lock) for hot reads, also right
+    after an idle connection's ping; the next unit of work on the same pooled connection is
+    transactional again."""
+    import lmscore.db
     from lmscore.db import Database
 
+    monkeypatch.setattr(lmscore.db, "PING_AFTER_IDLE_S", ping_after_idle_s)
     db = Database(lms_database_url, pool_size=1)
     try:
         db.read_only()
@@ -159,8 +165,14 @@ def test_a_connection_idle_in_the_pool_is_pinged_before_use(lms_database_url, mo
     def cut_the_pooled_connection() -> None:
         with engine.connect() as pooled:
             pid = pooled.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        with make_engine(lms_database_url).connect() as other:
+        # Autocommit: pg_stat_activity is read anew by each statement, not once per transaction.
+        with make_engine(lms_database_url).execution_options(
+                isolation_level="AUTOCOMMIT").connect() as other:
             other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            gone = f"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = {pid}"
+            deadline = time.monotonic() + 10
+            while not other.exec_driver_sql(gone).scalar() and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     try:
         monkeypatch.setattr(lmscore.db, "PING_AFTER_IDLE_S", 3600.0)
