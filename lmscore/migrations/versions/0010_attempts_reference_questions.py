@@ -39,24 +39,25 @@ attempts = sa.table("quiz_attempts", sa.column("id", sa.Integer),
                     sa.column("quiz_id", sa.Integer))
 
 
+def _content() -> list[sa.ColumnClause]:
+    """The CONTENT columns, which both tables had before this revision."""
+    return [sa.column("item_id", sa.Integer), sa.column("type", sa.String),
+            sa.column("prompt", sa.Text), sa.column("options", sa.JSON),
+            sa.column("answer", sa.JSON), sa.column("explanation", sa.Text),
+            sa.column("grader", sa.String), sa.column("points", sa.Double)]
+
+
 def _questions(*extra: sa.ColumnClause) -> sa.TableClause:
     return sa.table(
         "quiz_questions", sa.column("id", sa.Integer), sa.column("quiz_id", sa.Integer),
-        sa.column("position", sa.Integer), sa.column("item_id", sa.Integer),
-        sa.column("type", sa.String), sa.column("prompt", sa.Text),
-        sa.column("options", sa.JSON), sa.column("answer", sa.JSON),
-        sa.column("explanation", sa.Text), sa.column("grader", sa.String),
-        sa.column("points", sa.Double), *extra)
+        sa.column("position", sa.Integer), *_content(), *extra)
 
 
 def _asked() -> sa.TableClause:
     return sa.table(
         "attempt_questions", sa.column("id", sa.Integer), sa.column("attempt_id", sa.Integer),
         sa.column("position", sa.Integer), sa.column("quiz_question_id", sa.Integer),
-        sa.column("item_id", sa.Integer), sa.column("type", sa.String),
-        sa.column("prompt", sa.Text), sa.column("options", sa.JSON),
-        sa.column("answer", sa.JSON), sa.column("explanation", sa.Text),
-        sa.column("grader", sa.String), sa.column("points", sa.Double))
+        *_content())
 
 
 def upgrade() -> None:
