@@ -10,8 +10,9 @@ they would after months of use.
 
 Figures per data size, random learners each time (read once untimed first, so that their
 rows are in memory):
-  * in process: the route's work (load the learner, ``get_bank``, ``next_items``, the
-    response schema) on a warm pooled connection, next to a ``SELECT 1`` round trip;
+  * in process: the route's work (the learner and the bank in one statement, the access
+    check, ``next_items``, the JSON body) on a warm pooled connection, next to a ``SELECT 1``
+    round trip;
   * over HTTP against gunicorn on 127.0.0.1, two closed-loop clients: the server time
     gunicorn logs per request (``%(D)s``) and the client's latency, next to
     ``GET /health/live`` in the same run;
@@ -146,20 +147,19 @@ def learner_ids(session, count: int, rng: random.Random) -> list[int]:
 
 def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
     """Per-call seconds of the route's work, and of ``SELECT 1``, on a warm connection."""
-    from lmscore.api.resources.reviews.routes import NextSchema
+    from lmscore.api.resources.reviews.routes import next_items_body
     from lmscore.services import reviews
 
     lms = app.extensions["lmscore"]
-    schema = NextSchema()
     work, ping = [], []
     with app.app_context():
         session = lms.db.session
 
         def route_work(user_id: int) -> None:
-            user = session.get(User, user_id)
-            bank = reviews.get_bank(session, user, bank_code)
-            items = reviews.next_items(lms, session, user, bank, LIMIT, utcnow())
-            schema.dump({"bank": bank.code, "items": items})
+            found = reviews.learner_and_bank(session, user_id, bank_code)
+            bank = reviews.bank_access(found.learner, found)
+            items = reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
+            app.json.dumps(next_items_body(bank.code, items))
             session.rollback()  # ends the transaction as the request's teardown does
 
         # Warm-up: the pool, statement caches, and these learners' pages in memory (a server
@@ -180,17 +180,17 @@ def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
 
 
 def explain(app, bank_code: str, user_id: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of each statement ``next_items`` sends for one learner."""
+    """EXPLAIN (ANALYZE, BUFFERS) of each statement the route sends for one learner."""
     from lmscore.services import reviews
 
     lms = app.extensions["lmscore"]
     out = []
     with app.app_context():
         session = lms.db.session
-        user = session.get(User, user_id)
-        bank = reviews.get_bank(session, user, bank_code)
         with recording_statements(lms.db.engine) as statements:
-            reviews.next_items(lms, session, user, bank, LIMIT, utcnow())
+            found = reviews.learner_and_bank(session, user_id, bank_code)
+            bank = reviews.bank_access(found.learner, found)
+            reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
         cursor = session.connection().connection.cursor()
         for statement, parameters in zip(statements, statements.parameters, strict=True):
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
@@ -237,7 +237,7 @@ def measure(app, workdir: Path, bank_code: str, label: str, rng: random.Random,
           f"{data['card_states']:,} card states ({data['card_states_mb']:,} MB with indexes), "
           f"{data['review_logs']:,} review logs")
     work, ping = in_process(app, bank_code, ids)
-    print(f"  in process, next_items + schema   {h.fmt(work)}   (load {h.load_average()})")
+    print(f"  in process, the route's work      {h.fmt(work)}   (load {h.load_average()})")
     print(f"  in process, SELECT 1 (baseline)   {h.fmt(ping)}")
     http = over_http(workdir, bank_code, ids[:HTTP_REQUESTS], workers)
     print(f"  gunicorn server time (%(D)s)      {h.fmt(http['server'])}   "
@@ -246,7 +246,7 @@ def measure(app, workdir: Path, bank_code: str, label: str, rng: random.Random,
           f"errors {http['client']['errors']}")
     print(f"  GET /health/live (baseline)       {h.fmt(http['health_live_client'])}")
     plans = explain(app, bank_code, ids[0])
-    print("  EXPLAIN (ANALYZE, BUFFERS) of next_items' statements:")
+    print("  EXPLAIN (ANALYZE, BUFFERS) of the route's statements:")
     for plan in plans:
         print(plan)
     return {**data, "in_process": work, "select_1": ping, **http, "explain": plans,

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from tracks_fixture import write_bank, write_track
 
+from lmscore.db import utcnow
 from lmscore.defaults.scheduling import LeitnerScheduler
-from lmscore.services import content
+from lmscore.services import content, reviews
 
 
 @pytest.fixture
@@ -263,7 +264,6 @@ def test_next_items_put_due_cards_first_then_new_within_the_day_allowance(app, l
     from sqlalchemy import select
 
     from lmscore.models import CardState, User
-    from lmscore.services import reviews
 
     with app.app_context():
         session = lms.db.session
@@ -296,6 +296,40 @@ def test_next_items_put_due_cards_first_then_new_within_the_day_allowance(app, l
             == due_order[:2]
 
 
+def test_next_items_body_is_what_the_documented_schema_dumps(learner):
+    """The route copies the rows' values into the body instead of dumping them through
+    ``NextSchema``: both must give the same JSON, answers left out."""
+    from lmscore.api.resources.reviews.routes import NextSchema
+
+    r = learner.get("/api/v1/reviews/next?bank=TT&limit=10")
+    assert r.status_code == 200
+    with learner.app.app_context():
+        lms = learner.app.extensions["lmscore"]
+        session = lms.db.session
+        bank = reviews.get_bank(session, learner.user, "TT")
+        rows = reviews.next_items(lms, session, learner.user, bank, 10, utcnow())
+        session.rollback()
+    assert r.json == NextSchema().dump({"bank": "TT", "items": rows})
+    assert {"options", "tags", "facet"} <= set(r.json["items"][0])
+    assert not {"answer", "explanation"} & set(r.json["items"][0])
+
+
+def test_next_items_refuse_a_token_whose_session_ended_or_whose_user_is_gone(
+        app, lms, learner, api_client):
+    """The route loads the user together with the bank: the token checks still apply, and
+    come before any word about the bank."""
+    from lmscore.models import User
+
+    with app.app_context():
+        lms.db.session.get(User, learner.user.id).session_version += 1  # e.g. a password reset
+        lms.db.session.commit()
+    for bank in ("TT", "NOPE"):
+        r = learner.get(f"/api/v1/reviews/next?bank={bank}")
+        assert (r.status_code, r.json["error"]["code"]) == (401, "unauthorized")
+    gone = api_client(User(id=10**9, role="student", session_version=1))
+    assert gone.get("/api/v1/reviews/next?bank=TT").status_code == 401
+
+
 class QuarterRecall(LeitnerScheduler):
     """Leitner's intervals, and a recall estimate of 0.25 for every card it knows (None for
     a card marked ``unknown``: mastery then falls back to the interval)."""
@@ -316,7 +350,6 @@ def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
 
     from lmscore import hookimpl
     from lmscore.models import CardState, Item, QuestionBank, ReviewLog
-    from lmscore.services import reviews
 
     class Plugin:
         @hookimpl

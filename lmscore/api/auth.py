@@ -18,6 +18,17 @@ def current_user() -> User:
     return user
 
 
+def _bearer_claims():
+    from .. import current_platform
+    from ..services import auth
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("Authentication required: send a Bearer access token.")
+    return auth.access_claims(current_platform(), token.strip())
+
+
 def auth_required(view):
     """Require ``Authorization: Bearer <access token>``; the user is then ``current_user()``."""
 
@@ -26,12 +37,30 @@ def auth_required(view):
         from .. import current_platform
         from ..services import auth
 
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed("Authentication required: send a Bearer access token.")
-        lms = current_platform()
-        g.lms_api_user = auth.user_from_access_token(lms, lms.db.session, token.strip())
+        claims = _bearer_claims()
+        session = current_platform().db.session
+        g.lms_api_user = auth.token_user(claims, session.get(User, claims.user_id))
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def claims_required(view):
+    """``auth_required`` for the hottest reads, which load the signed-in user in the same
+    statement as their own data (one round trip fewer): the view receives the token's
+    ``claims`` and hands the user row it loaded to ``accept_user`` before anything else."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        return view(*args, claims=_bearer_claims(), **kwargs)
+
+    return wrapper
+
+
+def accept_user(claims, user: User | None) -> User:
+    """Check a user row loaded for ``claims`` as ``auth_required`` does, and make it
+    ``current_user()``."""
+    from ..services import auth
+
+    g.lms_api_user = auth.token_user(claims, user)
+    return g.lms_api_user

@@ -7,8 +7,8 @@ from functools import wraps
 
 def read_only(view):
     """The view only reads: it runs without a transaction (``Database.read_only``), which
-    saves two round trips per request on PostgreSQL. Place it above ``auth_required`` so that
-    loading the user is covered too."""
+    saves two round trips per request on PostgreSQL. Place it above ``auth_required`` (or
+    ``claims_required``) so that loading the user is covered too."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):

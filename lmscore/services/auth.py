@@ -260,7 +260,16 @@ def make_access_token(lms: Platform, user: User) -> str:
     return jwt.encode(claims, lms.settings.secret_key, algorithm=JWT_ALGORITHM)
 
 
-def user_from_access_token(lms: Platform, session: Session, token: str) -> User:
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a valid access token says: whose it is, and which of their sessions it belongs to."""
+
+    user_id: int
+    session_version: Any
+
+
+def access_claims(lms: Platform, token: str) -> AccessClaims:
+    """The claims of a well-signed, unexpired access token; the user is not loaded yet."""
     try:
         claims = jwt.decode(
             token, lms.settings.secret_key, algorithms=[JWT_ALGORITHM],
@@ -272,10 +281,21 @@ def user_from_access_token(lms: Platform, session: Session, token: str) -> User:
         raise AuthenticationFailed("The access token is not valid.") from None
     if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
         raise AuthenticationFailed("The access token is not valid.")
-    user = session.get(User, int(claims["sub"]))
-    if user is None or claims.get("sv") != user.session_version:
+    return AccessClaims(user_id=int(claims["sub"]), session_version=claims.get("sv"))
+
+
+def token_user(claims: AccessClaims, user: User | None) -> User:
+    """The user the claims name, loaded by the caller, if their session is still the token's
+    (a password reset ends every session)."""
+    if user is None or user.id != claims.user_id \
+            or claims.session_version != user.session_version:
         raise AuthenticationFailed("The access token is no longer valid; sign in again.")
     return user
+
+
+def user_from_access_token(lms: Platform, session: Session, token: str) -> User:
+    claims = access_claims(lms, token)
+    return token_user(claims, session.get(User, claims.user_id))
 
 
 def _hash_token(token: str) -> str:

@@ -63,28 +63,53 @@ def local_day_start(user: User, now: datetime) -> datetime:
 # -- access ------------------------------------------------------------------------------------
 
 
-def get_bank(session: Session, user: User, code: str) -> QuestionBank:
-    """The bank, if the learner may review it. One statement: the bank, its track and the
-    learner's enrolment come together, since this runs on every review request."""
-    row = session.execute(_bank_access_statement(),
-                          {"code": code.upper(), "user_id": user.id}).first()
-    if row is None:
-        raise NotFound(f"No question bank {code!r}.")
-    bank, track_name, enrolment_status = row
+@dataclass(frozen=True)
+class LearnerBank:
+    """A user and a bank looked up together: what ``bank_access`` decides on."""
+
+    code: str
+    learner: User | None
+    bank: QuestionBank | None
+    track_name: str | None
+    enrolment_status: str | None
+
+
+def learner_and_bank(session: Session, user_id: int, code: str) -> LearnerBank:
+    """The user, the bank, its track and the user's enrolment in one statement, since this
+    runs on every review request (``learner`` is None when there is no such user)."""
+    row = session.execute(_learner_bank_statement(),
+                          {"code": code.upper(), "user_id": user_id}).first()
+    return LearnerBank(code, *row) if row is not None else LearnerBank(code, None, None, None,
+                                                                       None)
+
+
+def bank_access(user: User, found: LearnerBank) -> QuestionBank:
+    """The bank, if ``user`` (the checked ``found.learner``) may review it."""
+    bank = found.bank
+    if bank is None:
+        raise NotFound(f"No question bank {found.code!r}.")
     if bank.track_id is not None and not learning.is_staff(user) \
-            and enrolment_status not in learning.OPEN_ENROLMENT:
-        raise _no_access(track_name)
+            and found.enrolment_status not in learning.OPEN_ENROLMENT:
+        raise _no_access(found.track_name)
     return bank
 
 
+def get_bank(session: Session, user: User, code: str) -> QuestionBank:
+    """The bank, if the learner may review it."""
+    return bank_access(user, learner_and_bank(session, user.id, code))
+
+
 @functools.cache
-def _bank_access_statement():
+def _learner_bank_statement():
+    user_id = bindparam("user_id", type_=Integer)
     return (
-        select(QuestionBank, Track.name, Enrolment.status)
+        select(User, QuestionBank, Track.name, Enrolment.status)
+        .select_from(User)
+        .outerjoin(QuestionBank, QuestionBank.code == bindparam("code", type_=String))
         .outerjoin(Track, Track.id == QuestionBank.track_id)
         .outerjoin(Enrolment, (Enrolment.track_id == QuestionBank.track_id)
-                   & (Enrolment.user_id == bindparam("user_id", type_=Integer)))
-        .where(QuestionBank.code == bindparam("code", type_=String))
+                   & (Enrolment.user_id == User.id))
+        .where(User.id == user_id)
     )
 
 

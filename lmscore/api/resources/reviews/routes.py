@@ -1,12 +1,13 @@
 """Spaced-repetition review sessions."""
 
+from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .... import current_platform
 from ....db import utcnow
 from ....services import reviews
-from ...auth import auth_required, current_user
+from ...auth import accept_user, auth_required, claims_required, current_user
 from ...transactions import read_only
 from ..schemas import Integer
 
@@ -34,6 +35,18 @@ class ReviewItemSchema(Schema):
 class NextSchema(Schema):
     bank = fields.String()
     items = fields.List(fields.Nested(ReviewItemSchema))
+
+
+#: The next items' rows hold JSON-ready values under these names, so the hottest read copies
+#: them straight into the body instead of dumping through marshmallow (about a third of the
+#: request's CPU time). The schema still documents the response and names the fields, and a
+#: test holds both paths to the same output.
+_ITEM_FIELDS = tuple(ReviewItemSchema().fields)
+
+
+def next_items_body(bank_code: str, rows) -> dict:
+    return {"bank": bank_code,
+            "items": [{name: row._mapping[name] for name in _ITEM_FIELDS} for row in rows]}
 
 
 class AnswerSchema(Schema):
@@ -79,14 +92,16 @@ class StatsArgs(Schema):
 @blp.response(200, NextSchema)
 @blp.alt_response(204, description="Nothing is due and no new items are left for today")
 @read_only
-@auth_required
-def next_items(args):
+@claims_required
+def next_items(args, claims):
     lms = current_platform()
-    bank = reviews.get_bank(lms.db.session, current_user(), args["bank"])
-    items = reviews.next_items(lms, lms.db.session, current_user(), bank, args["limit"], utcnow())
+    found = reviews.learner_and_bank(lms.db.session, claims.user_id, args["bank"])
+    user = accept_user(claims, found.learner)
+    bank = reviews.bank_access(user, found)
+    items = reviews.next_items(lms, lms.db.session, user, bank, args["limit"], utcnow())
     if not items:
         return "", 204
-    return {"bank": bank.code, "items": items}
+    return jsonify(next_items_body(bank.code, items))
 
 
 @blp.post("")
