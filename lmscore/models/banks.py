@@ -120,4 +120,9 @@ class ReviewLog(Base):
     #: The response returned to the client, replayed verbatim for a repeated attempt id.
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_review_logs_user_reviewed", "user_id", "reviewed_at"),)
+    __table_args__ = (
+        Index("ix_review_logs_user_reviewed", "user_id", "reviewed_at"),
+        # Per-facet review counts (an index-only count) and `lms scheduler rebuild`'s replay
+        # of one card's reviews in order.
+        Index("ix_review_logs_user_item", "user_id", "item_id", "reviewed_at"),
+    )
