@@ -5,10 +5,14 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from lmscore import hookimpl
+from lmscore.jobs import JobSpec, PeriodicJob
 
 from .backend import DockerWorkspaceBackend
 from .engine import EngineSchema
 from .sandbox import DockerSandbox, DockerSandboxSchema
+
+#: Renews expired pool containers and removes orphaned sandbox containers (sandbox.py).
+SANDBOX_CLEANUP_JOB = "workspace_docker.sandbox_cleanup"
 
 
 class WorkspaceDockerSettings(EngineSchema):
@@ -50,3 +54,21 @@ def lms_register_workspace_backends(lms):
 def lms_register_sandboxes(lms):
     config = lms.plugin_config("workspace_docker")
     return [DockerSandbox(config, config["sandbox"], instance=config["instance"])]
+
+
+@hookimpl
+def lms_register_actors():
+    return [JobSpec(SANDBOX_CLEANUP_JOB, clean_up_sandbox, max_retries=0)]
+
+
+@hookimpl
+def lms_register_periodic_jobs(lms):
+    if lms.settings.code_grading.sandbox != DockerSandbox.name:
+        return None  # this site makes no sandbox containers
+    every_s = lms.plugin_config("workspace_docker")["sandbox"]["cleanup_every_s"]
+    return [PeriodicJob(SANDBOX_CLEANUP_JOB, every_s=every_s)]
+
+
+def clean_up_sandbox(lms) -> None:
+    """Job: renews the pool of whichever worker process runs it, removes orphans."""
+    lms.sandboxes.get(DockerSandbox.name).clean_up()

@@ -21,15 +21,26 @@ nobody used before. A pool container holds its attach connection and the engine 
 stdin once that connection goes (``StdinOnce``): when the process that made it dies, it exits
 by itself. Pools are bounded, drained by :meth:`DockerSandbox.close` (also at interpreter exit),
 and a pool container that died while waiting is discarded for a freshly made one.
+
+Every container is labelled with its owner: the process that made it and the place where that
+process's pid means something (host name, boot id, pid namespace). A process that dies without
+closing (SIGKILL, out of memory, host restart) leaves its containers behind; :meth:`clean_up`
+(the plugin's periodic job, and once when a process first uses the sandbox) removes those whose
+owner on this host is gone, at any age, and another host's only once older than
+``orphan_max_age_s``. That age rule never takes a container a live process uses: a pool
+container waits at most ``pool_max_age_s`` before it is replaced, and a run lasts at most its
+wall-clock limit.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import io
 import json
 import logging
+import os
 import re
 import select
 import shlex
@@ -38,6 +49,7 @@ import struct
 import tarfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +80,9 @@ INSTANCE_LABEL = "lmscore.instance"
 #: A digest of everything the container was created with: a run only takes a pool container
 #: whose configuration is its own.
 CONFIG_LABEL = "lmscore.sandbox_config"
+#: Who made the container (:class:`Owner`): where its pid means something, and the process.
+OWNER_PLACE_LABEL = "lmscore.owner_place"
+OWNER_PROCESS_LABEL = "lmscore.owner_process"
 STDIN_FILE = "/tmp/.lms-stdin"
 #: Sourced after unpacking: sets the run's arguments and environment.
 COMMAND_FILE = "/tmp/.lms-command"
@@ -100,6 +115,85 @@ class DockerSandboxSchema(Schema):
     env = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     #: Started containers kept waiting per configuration; 0 makes each one during its run.
     pool_size = fields.Integer(load_default=2, validate=validate.Range(min=0, max=32))
+    #: A pool container waiting longer is replaced, never handed a run.
+    pool_max_age_s = fields.Integer(load_default=600, validate=validate.Range(min=1, max=1800))
+    #: Another host's sandbox containers are removed once older than this: from here nobody
+    #: can tell whether their owner still runs. The minimum stays above the longest a live
+    #: process uses one (``pool_max_age_s`` at most 30 min, then a run of at most the 1 h
+    #: wall-clock limit the core allows) with room for clocks that disagree; the default also
+    #: leaves a day to a host still on an older lmscore, whose pool containers never expire.
+    orphan_max_age_s = fields.Integer(load_default=86_400,
+                                      validate=validate.Range(min=7200, max=30 * 86_400))
+    #: How often the plugin's job renews expired pool containers and removes orphans.
+    cleanup_every_s = fields.Integer(load_default=300, validate=validate.Range(min=10, max=86_400))
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that made a sandbox container."""
+
+    #: Host name, boot id and pid namespace: only a process with the same place can look up
+    #: ``pid`` (after a reboot or in another container the same pid is someone else).
+    place: str
+    pid: int
+    #: The process's start time since boot (clock ticks): a reused pid has another one.
+    started: str
+
+    @staticmethod
+    def current() -> Owner:
+        return _owner_of(os.getpid())
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> Owner | None:
+        """The owner a container's labels name; None for a container made before they were."""
+        pid, _, started = labels.get(OWNER_PROCESS_LABEL, "").partition("/")
+        if not labels.get(OWNER_PLACE_LABEL) or not pid.isdigit():
+            return None
+        return cls(labels[OWNER_PLACE_LABEL], int(pid), started)
+
+    def labels(self) -> dict[str, str]:
+        return {OWNER_PLACE_LABEL: self.place, OWNER_PROCESS_LABEL: f"{self.pid}/{self.started}"}
+
+    def is_alive(self) -> bool:
+        """Whether the owner still runs; only meaningful for an owner of this place."""
+        if self == Owner.current():
+            return True
+        started = _start_time(self.pid)
+        if started is None:
+            try:  # /proc may hide other users' processes (hidepid): a signal still finds them
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True  # running, but its start time cannot be compared: assume the owner
+        return started == self.started
+
+
+@functools.lru_cache(maxsize=1)
+def _owner_of(pid: int) -> Owner:
+    """Looked up again in a forked child: it is another owner."""
+    host = socket.gethostname()
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot_id:
+            boot = boot_id.read().strip()
+        place = f"{host}/{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+        started = _start_time(pid)
+    except OSError:
+        # No /proc (not Linux): a place of its own, so other processes' containers, even this
+        # host's, are judged by age alone.
+        return Owner(f"{host}/{uuid.uuid4().hex}", pid, "")
+    return Owner(place, pid, started or "")
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of ``/proc/<pid>/stat``; None when no such process runs."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The command name (field 2) may hold spaces and parentheses: count from its end.
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 @dataclass(eq=False)
@@ -109,6 +203,10 @@ class _Warm:
     id: str
     attached: Any
     raw: socket.socket
+    #: What it was created with (its pool's key is in the labels), to make its replacement.
+    config: dict[str, Any]
+    #: ``time.monotonic()`` before it was created: its age, never less than the engine's.
+    made: float
 
     def hand_over(self, archive: bytes) -> bool:
         """Send the run's archive; False when the container is no longer waiting (it ended:
@@ -165,7 +263,8 @@ class DockerSandbox(Sandbox):
                                f"{exc}") from exc
 
     def labels(self) -> dict[str, str]:
-        return {MANAGED_LABEL: "true", INSTANCE_LABEL: self.instance, KIND_LABEL: "sandbox"}
+        return {MANAGED_LABEL: "true", INSTANCE_LABEL: self.instance, KIND_LABEL: "sandbox",
+                **Owner.current().labels()}
 
     def container_config(self, limits: SandboxLimits) -> tuple[str, dict[str, Any]]:
         """The engine's ``create`` arguments for a run under ``limits``, and their digest (the
@@ -201,11 +300,13 @@ class DockerSandbox(Sandbox):
     def _warm_up(self, config: dict[str, Any]) -> _Warm:
         """Create, attach (before start: no output is missed) and start one container."""
         api = self.client.api
+        made = time.monotonic()
         container_id = api.create_container(**config)["Id"]
         try:
             attached = api.attach_socket(
                 container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            warm = _Warm(container_id, attached, getattr(attached, "_sock", attached))
+            warm = _Warm(container_id, attached, getattr(attached, "_sock", attached), config,
+                         made)
             try:
                 api.start(container_id)
             except BaseException:
@@ -299,6 +400,10 @@ class DockerSandbox(Sandbox):
                     return None
                 self._pool.move_to_end(key)
                 warm = ready.pop(0)
+            if self._expired(warm):
+                # Never handed a run: the orphan age rule relies on it (see pool_max_age_s).
+                self._later(self._discard, warm)
+                continue
             if warm.hand_over(archive):
                 return warm
             log.warning("sandbox pool container %s ended while waiting: discarded", warm.id)
@@ -310,10 +415,9 @@ class DockerSandbox(Sandbox):
         if self.settings["pool_size"] == 0:
             return
         with self._lock:
-            ready = self._pool.setdefault(key, [])
+            self._pool.setdefault(key, [])
             self._pool.move_to_end(key)
-            missing = self.settings["pool_size"] - len(ready) - self._filling.get(key, 0)
-            self._filling[key] = self._filling.get(key, 0) + max(0, missing)
+            missing = self._claim_missing(key)
             evicted = []
             while len(self._pool) > POOL_CONFIGURATIONS:
                 evicted += self._pool.popitem(last=False)[1]
@@ -321,6 +425,35 @@ class DockerSandbox(Sandbox):
             self._discard(warm)
         for _ in range(missing):
             self._later(self._fill, key, config)
+
+    def _claim_missing(self, key: str) -> int:
+        """Under the lock: how many containers ``key``'s pool lacks, now counted as filling."""
+        missing = max(0, self.settings["pool_size"] - len(self._pool[key])
+                      - self._filling.get(key, 0))
+        self._filling[key] = self._filling.get(key, 0) + missing
+        return missing
+
+    def _expired(self, warm: _Warm) -> bool:
+        return time.monotonic() - warm.made > self.settings["pool_max_age_s"]
+
+    def _renew_pool(self) -> None:
+        """Replace the pool containers that waited longer than ``pool_max_age_s``, so that
+        an idle pool stays warm and younger than the orphan age rule."""
+        with self._lock:
+            if self._closed:
+                return
+            expired, refills = [], []
+            for key, ready in self._pool.items():
+                old = [warm for warm in ready if self._expired(warm)]
+                if old:
+                    ready[:] = [warm for warm in ready if warm not in old]
+                    expired += old
+                    refills.append((key, old[0].config, self._claim_missing(key)))
+        for warm in expired:
+            self._discard(warm)
+        for key, config, missing in refills:
+            for _ in range(missing):
+                self._later(self._fill, key, config)
 
     def _fill(self, key: str, config: dict[str, Any]) -> None:
         warm = None
@@ -343,13 +476,16 @@ class DockerSandbox(Sandbox):
     def _later(self, work, *args) -> None:
         """Run ``work`` in the background; at once when the background is shut."""
         with self._lock:
-            if self._background is None and not self._closed:
+            starting = self._background is None and not self._closed
+            if starting:
                 self._background = ThreadPoolExecutor(
                     self.settings["pool_size"] + 2, thread_name_prefix="lms-docker-sandbox")
                 atexit.register(self.close)
             background = self._background
         try:
             if background is not None and not self._closed:
+                if starting:  # what this host's dead processes left, before the periodic job
+                    background.submit(self.clean_up)
                 background.submit(work, *args)
                 return
         except RuntimeError:
@@ -360,14 +496,17 @@ class DockerSandbox(Sandbox):
         warm.attached.close()
         self._remove(warm.id)
 
-    def _remove(self, container_id: str) -> None:
+    def _remove(self, container_id: str) -> bool:
+        """Whether this removed it (False: it was gone already, or the engine failed)."""
         try:
             self.client.api.remove_container(container_id, force=True, v=True)
         except NotFound:
-            pass
+            return False
         except (APIError, DockerException, OSError) as exc:
             # Labelled: remove_orphans() or `scripts/docker.sh down` take it later.
             log.warning("could not remove sandbox container %s: %s", container_id, exc)
+            return False
+        return True
 
     def close(self) -> None:
         """Finish the background work and remove every pool container. Runs may still come
@@ -384,18 +523,48 @@ class DockerSandbox(Sandbox):
         for warm in pooled:
             self._discard(warm)
 
-    def remove_orphans(self, older_than_s: float = 600) -> int:
-        """Remove sandbox containers of this site left by a process that died (mid-run, or
-        with a warm pool); a live pool's container this takes is replaced by its sandbox."""
-        removed = 0
+    def remove_orphans(self, max_age_s: float | None = None) -> int:
+        """Remove this site's sandbox containers that no live process owns; return how many.
+
+        A container whose owner is of this place (:class:`Owner`) goes as soon as that process
+        is gone or its pid is another process's, at any age; a live process's never does.
+        Another host's (and one without owner labels, from an older lmscore) goes only once
+        older than ``max_age_s`` (default ``orphan_max_age_s``). Raises :class:`SandboxError`
+        when the engine does not answer."""
+        if max_age_s is None:
+            max_age_s = self.settings["orphan_max_age_s"]
+        here = Owner.current().place
         filters = {"label": [f"{MANAGED_LABEL}=true", f"{KIND_LABEL}=sandbox",
                              f"{INSTANCE_LABEL}={self.instance}"]}
-        for container in self.client.containers.list(all=True, filters=filters):
-            created = container.attrs.get("Created", "")
-            age = time.time() - _epoch(created)
-            if age > older_than_s:
-                container.remove(force=True, v=True)
+        try:
+            # Summaries: labels and creation time (epoch seconds), no lookup per container.
+            listed = self.client.api.containers(all=True, filters=filters)
+        except (APIError, DockerException, OSError) as exc:
+            raise SandboxError(f"the Docker Engine at {self.engine['base_url']} failed: "
+                               f"{exc}") from exc
+        removed = 0
+        for summary in listed:
+            owner = Owner.from_labels(summary.get("Labels") or {})
+            if owner is not None and owner.place == here:
+                orphan = not owner.is_alive()
+            else:
+                orphan = time.time() - summary["Created"] > max_age_s
+            if orphan and self._remove(summary["Id"]):
                 removed += 1
+        return removed
+
+    def clean_up(self) -> int:
+        """Renew expired pool containers and remove orphans (the plugin's periodic job, and
+        once when a process first uses the sandbox); return how many orphans went. An engine
+        that does not answer is logged: the next round tries again."""
+        self._renew_pool()
+        try:
+            removed = self.remove_orphans()
+        except SandboxError as exc:
+            log.warning("could not look for orphaned sandbox containers: %s", exc)
+            return 0
+        if removed:
+            log.info("removed %d orphaned sandbox containers", removed)
         return removed
 
 
@@ -414,15 +583,6 @@ def _drain(raw: socket.socket, deadline: float) -> None:
                 return
         except (TimeoutError, OSError):
             return
-
-
-def _epoch(created: str) -> float:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _read_frames(raw: socket.socket, budget: int, deadline: float
