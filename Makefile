@@ -22,7 +22,11 @@ install: $(STAMP)
 instance/lms.toml: | $(STAMP)
 	$(BIN)/lms init --path instance/lms.toml
 
+# bubblewrap is the default code-grading sandbox; without it (not root, no apt) the demo still
+# runs and learners' code answers wait for a trainer instead.
 demo: install instance/lms.toml
+	@command -v bwrap >/dev/null || bash scripts/apt-install.sh bubblewrap \
+	  || echo "make: no bubblewrap, so code answers will wait for a trainer (docs/code-grading.md)"
 	$(BIN)/lms db upgrade
 	$(BIN)/lms demo load
 
