@@ -159,6 +159,19 @@ class Database:
             return  # bound to a caller's connection (the test harness): its transaction rules
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
+    def read_mostly(self) -> None:
+        """The current unit of work mostly reads (a page view). On SQLite it begins
+        ``DEFERRED``: it reads a snapshot without taking the write lock, so page views run side
+        by side and never wait for writers. A write in it takes the lock then, and fails with
+        "database is locked" (``as_busy``) if another write committed since it began reading;
+        the web UI then runs that page view once more, in an ``IMMEDIATE`` unit
+        (``lmscore.web.read_again``). Call it before the first statement; elsewhere it changes
+        nothing."""
+        session = self.scoped()
+        if self.dialect != "sqlite" or isinstance(session.get_bind(), Connection):
+            return  # PostgreSQL's reads never block; the test harness has its own rules
+        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

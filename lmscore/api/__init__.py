@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from ..db import MAX_ID, as_busy
-from ..errors import LmsError
+from ..errors import DatabaseBusy, LmsError
 from . import errors
 from .auth import auth_required, current_user
 
@@ -89,8 +89,14 @@ def handle_error(error: Exception):
     current_platform().db.session.rollback()
     error = as_busy(error) or error
     if not is_api_request():
+        from ..web import read_again
         from ..web.errors import render_error
 
+        if isinstance(error, DatabaseBusy) and read_again():
+            try:
+                return current_app.make_response(current_app.dispatch_request())
+            except Exception as again:  # handled as the first failure would have been
+                return handle_error(again)
         return render_error(error)
     if isinstance(error, LmsError):
         return errors.from_lms_error(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from .. import current_platform
@@ -34,6 +34,13 @@ def init_app(app: Flask, lms: Platform) -> None:
         if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and not is_api_request():
             csrf.protect()
 
+    # Before any request hook reads: page views read side by side on SQLite.
+    @app.before_request
+    def page_views_read_mostly():
+        if request.method in ("GET", "HEAD") and not is_api_request():
+            g.lms_read_mostly = True
+            lms.db.read_mostly()
+
     themes.init_app(app, lms)
     # Notification emails render in jobs, outside requests, through the same theme chain.
     notifications_service.use_template_loader(lms, app.jinja_env.loader)
@@ -61,6 +68,17 @@ def init_app(app: Flask, lms: Platform) -> None:
         app.register_blueprint(blueprint)
     for _plugin, blueprint in lms.plugins.collect("lms_register_web_blueprints", lms=lms):
         app.register_blueprint(blueprint)
+
+
+def read_again() -> bool:
+    """Whether a page view that failed with "database is locked" runs once more: one that
+    began ``read_mostly`` and wrote after another write had committed (SQLite cannot move its
+    snapshot forward). GET and HEAD may do their work twice; the second time the unit begins
+    ``IMMEDIATE``, holding the write lock from its start, and waits its turn like any form."""
+    if not g.get("lms_read_mostly") or g.get("lms_read_again"):
+        return False
+    g.lms_read_again = True
+    return True
 
 
 ADMIN_ROLES = frozenset({Role.ADMIN.value, Role.SUPERADMIN.value})
