@@ -24,10 +24,10 @@ from lmscore.errors import Conflict, PermissionDenied, ValidationFailed
 from lmscore.models import AuditEntry, Enrolment, OutboxEvent, Payment, ProcessedProviderEvent
 from lmscore.services import content, payments
 
-S, RA, F, C, R, DO, DW, DL = (
+S, RA, F, C, R, RF, DO, DW, DL = (
     OutcomeKind.SUCCEEDED, OutcomeKind.REQUIRES_ACTION, OutcomeKind.FAILED,
-    OutcomeKind.CANCELED, OutcomeKind.REFUNDED, OutcomeKind.DISPUTE_OPENED,
-    OutcomeKind.DISPUTE_WON, OutcomeKind.DISPUTE_LOST,
+    OutcomeKind.CANCELED, OutcomeKind.REFUNDED, OutcomeKind.REFUND_FAILED,
+    OutcomeKind.DISPUTE_OPENED, OutcomeKind.DISPUTE_WON, OutcomeKind.DISPUTE_LOST,
 )
 
 
@@ -197,6 +197,94 @@ def test_a_refund_keeps_access_another_payment_still_grants(lms, session, make_u
     payments.handle_event(session, "laterpay", event(second, 1, S))
     payments.handle_event(session, "laterpay", event(second, 2, R))
     assert enrolment_status(session, first) == "active"
+
+
+def named_refund(payment, n, kind, reference, amount=2500, at=None):
+    return ProviderEvent(f"evt-{payment.id}-{n}", kind.value, (PaymentOutcome(
+        kind, payment_id=payment.id, amount_minor=amount, occurred_at=at,
+        refund_reference=reference, message="The card was closed." if kind is RF else ""),))
+
+
+def refund_failures(session):
+    return session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "payment.refund_failed")).all()
+
+
+def test_a_refund_that_fails_in_any_order_gives_access_back_once(lms, session, make_user):
+    for order in itertools.permutations(range(3)):
+        payment = checkout(lms, session, make_user("student"))
+        events = [event(payment, 1, S), named_refund(payment, 2, R, "re_1"),
+                  named_refund(payment, 3, RF, "re_1")]
+        for i in order:
+            payments.handle_event(session, "laterpay", events[i])
+        # Re-sent under new ids (a provider sends one failure as several events).
+        for n, e in enumerate(events):
+            payments.handle_event(session, "laterpay", ProviderEvent(
+                f"{e.event_id}-again-{n}", e.type, e.outcomes))
+        session.refresh(payment)
+        assert (payment.status, payment.refunded_minor, payment.refunded_at) == (
+            "succeeded", 0, None), order
+        assert payment.failed_refunds[0]["message"] == "The card was closed."
+        assert enrolment_status(session, payment) == "active", order
+    assert named(session, "payment_succeeded") == 6  # once per payment
+    entries = refund_failures(session)
+    assert len(entries) == 6 and all(e.actor_id is None for e in entries)
+    assert {(e.details["status"], e.details["enrolment_status"]) for e in entries} == {
+        ("succeeded", "active"), ("created", "pending_payment")}  # failed before the success
+
+
+def test_a_failed_refund_restores_a_completed_enrolment_but_not_an_admin_revocation(
+        lms, session, make_user):
+    admin = make_user("admin")
+    finished, revoked = make_user("student"), make_user("student")
+    for learner in (finished, revoked):
+        payment = checkout(lms, session, learner)
+        payments.handle_event(session, "laterpay", event(payment, 1, S))
+        enrolment = session.scalar(select(Enrolment).where(Enrolment.user_id == learner.id))
+        enrolment.status = "completed"
+        session.commit()
+        payments.handle_event(session, "laterpay", named_refund(payment, 2, R, "re_1"))
+        assert enrolment_status(session, payment) == "revoked"
+        if learner is revoked:  # the admin confirms the revocation by hand
+            payments.set_enrolment(session, admin, learner.id, "PAID", grant=False,
+                                   reason="Refunded at the learner's request")
+        payments.handle_event(session, "laterpay", named_refund(payment, 3, RF, "re_1"))
+        session.refresh(payment)
+        assert payment.status == "succeeded"
+        assert enrolment_status(session, payment) == (
+            "completed" if learner is finished else "revoked")
+    assert [e.details["enrolment_status"] for e in refund_failures(session)] == [
+        "completed", "revoked"]
+
+
+def test_a_refund_failure_clears_only_the_request_it_ended(lms, session, make_user, plugin):
+    from datetime import timedelta
+
+    admin = make_user("admin")
+    payment = checkout(lms, session, make_user("student"))
+    payments.handle_event(session, "laterpay", event(payment, 1, S))
+    payments.refund(lms, session, admin, payment.id)
+    requested = payment.refund_requested_at
+    older = requested - timedelta(minutes=5)  # an earlier refund, reported late
+    payments.handle_event(session, "laterpay", named_refund(payment, 2, RF, "re_0", at=older))
+    session.refresh(payment)
+    assert payment.refund_requested_at == requested
+    # The provider's clock counts whole seconds: the failure of this request, in its second.
+    failed_at = requested.replace(microsecond=0)
+    payments.handle_event(session, "laterpay", named_refund(payment, 3, RF, "re_1",
+                                                            at=failed_at))
+    session.refresh(payment)
+    assert payment.refund_requested_at is None and payment.status == "succeeded"
+    assert [r["reference"] for r in payment.failed_refunds] == ["re_0", "re_1"]
+
+
+def test_a_refund_failure_naming_no_refund_changes_nothing(lms, session, make_user):
+    payment = checkout(lms, session, make_user("student"))
+    payments.handle_event(session, "laterpay", event(payment, 1, S))
+    payments.handle_event(session, "laterpay", event(payment, 2, R))
+    payments.handle_event(session, "laterpay", event(payment, 3, RF))
+    session.refresh(payment)
+    assert payment.status == "refunded" and not refund_failures(session)
 
 
 def test_double_click_reuses_the_open_payment(lms, session, make_user, plugin):

@@ -32,8 +32,12 @@ class OutcomeKind(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
-    #: ``amount_minor`` is the total refunded so far (a full refund ends access).
+    #: ``amount_minor`` is the total refunded so far (a full refund ends access); with a
+    #: ``refund_reference``, the amount of that one refund (pending or done).
     REFUNDED = "refunded"
+    #: The refund named by ``refund_reference`` (``amount_minor``) failed or was canceled
+    #: after it was asked for: it no longer counts, and whatever it ended comes back.
+    REFUND_FAILED = "refund_failed"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"
@@ -65,6 +69,8 @@ class CheckoutResult:
 class RefundResult:
     status: PaymentStatus
     provider_reference: str | None = None
+    #: The provider's id of this refund, so a later report of its failure finds it.
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class PaymentOutcome:
     #: When the provider saw it: orders the attempts before success (failed, then retried).
     occurred_at: datetime | None = None
     message: str = ""
+    #: For REFUNDED and REFUND_FAILED: the provider's id of one refund. A provider either
+    #: names its refunds (a failed one is failed for good) or reports running totals.
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,19 @@ class Payment(Base):
     attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failure_message: Mapped[str | None] = mapped_column(String(500))
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Total refunded so far (providers report it cumulatively, so the largest wins).
+    #: Total refunded so far: the largest running total the provider reported, or the sum of
+    #: its named refunds that have not failed.
     refunded_minor: Mapped[int] = mapped_column(default=0)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refund_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The refunds the provider named, by its id: {"amount_minor", "status" ("refunded" or
+    #: "failed", which is final), "at", "message"}.
+    refunds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Set when the payment stops granting access (full refund, chargeback): the enrolment
+    #: status that ended then, or "" when none did (another payment still granted it, or an
+    #: admin has decided since). If that refund fails, the status comes back and the learner
+    #: is not told again that the payment succeeded; None while it never stopped.
+    revoked_enrolment_status: Mapped[str | None] = mapped_column(String(20))
     #: None, "open", "won" or "lost".
     dispute_status: Mapped[str | None] = mapped_column(String(10))
 
@@ -52,6 +61,16 @@ class Payment(Base):
     user: Mapped[User] = relationship()
 
     __table_args__ = (Index("ix_payments_track_user", "track_id", "user_id"),)
+
+    @property
+    def refund_history(self) -> list[dict[str, Any]]:
+        """The named refunds, oldest first, each with its ``reference``."""
+        named = ({"reference": ref, **refund} for ref, refund in (self.refunds or {}).items())
+        return sorted(named, key=lambda refund: refund["at"])
+
+    @property
+    def failed_refunds(self) -> list[dict[str, Any]]:
+        return [refund for refund in self.refund_history if refund["status"] == "failed"]
 
 
 class ProcessedProviderEvent(Base):

@@ -9,11 +9,15 @@ precedence, never by the order they arrived in:
 
 So a ``payment_intent.succeeded`` delivered after ``charge.refunded`` finds the refund and
 changes nothing, and a decline from before a successful retry cannot undo the success. A
-refunded or charged-back payment never grants access again.
+charged-back payment never grants access again; a refunded one only if its refund fails.
+
+Refunds the provider names are kept one by one: a failed (or canceled) refund is failed for
+good, whatever report of it arrives later, and no longer counts towards the total refunded.
 
 Access: a learner's enrolment turns active when one of their payments for the track becomes
 succeeded, and is revoked when the last such payment stops being so (full refund, dispute
-lost). Admins can grant or revoke by hand; each such change is written to the audit log.
+lost). A refund that fails gives back what it revoked, with an audit entry for the admins.
+Admins can grant or revoke by hand; each such change is written to the audit log.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -192,6 +196,13 @@ def handle_event(session: Session, provider: str, event: ProviderEvent) -> bool:
     return True
 
 
+def event_handled(session: Session, provider: str, event_id: str) -> bool:
+    """Whether ``handle_event`` applied this event before (a catch-up skips it unread)."""
+    return session.scalar(select(ProcessedProviderEvent.id).where(
+        ProcessedProviderEvent.provider == provider,
+        ProcessedProviderEvent.event_id == event_id)) is not None
+
+
 def record_outcome(session: Session, payment: Payment, outcome: PaymentOutcome) -> Payment:
     """Apply one outcome the caller learned directly from the provider (not via an event).
     Does not commit."""
@@ -216,24 +227,37 @@ def _apply(session: Session, payment: Payment, outcome: PaymentOutcome) -> None:
     """Merge one fact into the payment, re-derive its status, and follow with the
     enrolment and the domain events when that changed whether it grants access."""
     before = payment.status
+    refund_failed = (outcome.kind is OutcomeKind.REFUND_FAILED
+                     and outcome.refund_reference is not None
+                     and _refund_status(payment, outcome.refund_reference) != "failed")
     _merge(payment, outcome)
     payment.status = derive_status(payment).value
-    if payment.status == before:
-        return
-    track = payment.track
-    if payment.status == PaymentStatus.SUCCEEDED:
-        _grant_for_payment(session, payment)
-        events.emit(session, PaymentSucceeded(
-            payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
-            amount_minor=payment.amount_minor, currency=payment.currency,
-        ))
-    elif before == PaymentStatus.SUCCEEDED:
-        _withdraw_for_payment(session, payment)
-    if payment.status == PaymentStatus.REFUNDED:
-        events.emit(session, PaymentRefunded(
-            payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
-            amount_minor=payment.refunded_minor, currency=payment.currency,
-        ))
+    if payment.status != before:
+        track = payment.track
+        if payment.status == PaymentStatus.SUCCEEDED and (
+                payment.revoked_enrolment_status is not None):
+            _give_access_back(session, payment)
+        elif payment.status == PaymentStatus.SUCCEEDED:
+            _grant_for_payment(session, payment)
+            events.emit(session, PaymentSucceeded(
+                payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
+                amount_minor=payment.amount_minor, currency=payment.currency,
+            ))
+        elif before == PaymentStatus.SUCCEEDED:
+            _withdraw_for_payment(session, payment)
+        if payment.status == PaymentStatus.REFUNDED:
+            events.emit(session, PaymentRefunded(
+                payment_id=payment.id, user_id=payment.user_id, track_code=track.code,
+                amount_minor=payment.refunded_minor, currency=payment.currency,
+            ))
+    if refund_failed:
+        enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
+                                          payment.track_id)
+        audit(session, None, "payment.refund_failed", f"payment:{payment.id}", {
+            "refund": outcome.refund_reference, "amount_minor": outcome.amount_minor,
+            "currency": payment.currency, "reason": outcome.message or "The refund failed.",
+            "status": payment.status, "enrolment_status": enrolment and enrolment.status,
+        })
 
 
 def _merge(payment: Payment, outcome: PaymentOutcome) -> None:
@@ -257,17 +281,53 @@ def _merge(payment: Payment, outcome: PaymentOutcome) -> None:
             payment.attempt_at = at
             if kind is OutcomeKind.FAILED:
                 payment.failure_message = (outcome.message or "The payment failed.")[:REASON_MAX]
+    elif kind in (OutcomeKind.REFUNDED, OutcomeKind.REFUND_FAILED) and outcome.refund_reference:
+        _merge_named_refund(payment, outcome, at)
     elif kind is OutcomeKind.REFUNDED:
         amount = payment.amount_minor if outcome.amount_minor is None else outcome.amount_minor
         if amount > payment.refunded_minor:
             payment.refunded_minor = amount
             if amount >= payment.amount_minor:
                 payment.refunded_at = at
+    elif kind is OutcomeKind.REFUND_FAILED:
+        log.warning("payment %s: a refund failed, but the provider did not say which one",
+                    payment.id)
     elif kind is OutcomeKind.DISPUTE_OPENED:
         payment.dispute_status = payment.dispute_status or "open"
     elif kind in (OutcomeKind.DISPUTE_WON, OutcomeKind.DISPUTE_LOST):
         if payment.dispute_status not in ("won", "lost"):  # a closed dispute stays closed
             payment.dispute_status = "won" if kind is OutcomeKind.DISPUTE_WON else "lost"
+
+
+def _refund_status(payment: Payment, reference: str) -> str | None:
+    return (payment.refunds or {}).get(reference, {}).get("status")
+
+
+def _merge_named_refund(payment: Payment, outcome: PaymentOutcome, at: datetime) -> None:
+    """One refund the provider named. Failed is final: a report of it pending or done that
+    arrives later (a re-sent or older event) changes nothing."""
+    reference = outcome.refund_reference
+    known = (payment.refunds or {}).get(reference)
+    failed = outcome.kind is OutcomeKind.REFUND_FAILED
+    if known is not None and (known["status"] == "failed" or not failed):
+        return
+    amount = outcome.amount_minor if outcome.amount_minor is not None else (
+        known["amount_minor"] if known else payment.amount_minor)
+    payment.refunds = {**(payment.refunds or {}), reference: {
+        "amount_minor": amount, "status": "failed" if failed else "refunded",
+        "at": at.isoformat(), "message": outcome.message[:REASON_MAX],
+    }}
+    payment.refunded_minor = sum(refund["amount_minor"] for refund in payment.refunds.values()
+                                 if refund["status"] == "refunded")
+    if payment.refunded_minor < payment.amount_minor:
+        payment.refunded_at = None
+    elif payment.refunded_at is None:
+        payment.refunded_at = at
+    # The admin's request ended in this failure (not an older one: providers' clocks may
+    # count whole seconds), so the payment no longer shows a refund on its way.
+    requested = payment.refund_requested_at
+    if failed and requested is not None and at >= requested.replace(microsecond=0):
+        payment.refund_requested_at = None
 
 
 def derive_status(payment: Payment) -> PaymentStatus:
@@ -302,9 +362,22 @@ def _withdraw_for_payment(session: Session, payment: Payment) -> None:
     ).limit(1))
     enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
                                       payment.track_id)
+    payment.revoked_enrolment_status = ""
     if still_paid is None and enrolment is not None and (
             enrolment.status in learning.OPEN_ENROLMENT):
+        payment.revoked_enrolment_status = enrolment.status
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus.REVOKED)
+
+
+def _give_access_back(session: Session, payment: Payment) -> None:
+    """The refund of a payment that had succeeded failed: the enrolment status that refund
+    revoked comes back. No second "payment succeeded": the learner was told when they paid."""
+    revoked_from = payment.revoked_enrolment_status
+    payment.revoked_enrolment_status = None
+    enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
+                                      payment.track_id)
+    if revoked_from and enrolment is not None and enrolment.status == EnrolmentStatus.REVOKED:
+        learning.set_enrolment_status(session, enrolment, EnrolmentStatus(revoked_from))
 
 
 # -- refunds ----------------------------------------------------------------------------------
@@ -313,7 +386,8 @@ def _withdraw_for_payment(session: Session, payment: Payment) -> None:
 def refund(lms: Platform, session: Session, actor: User, payment_id: int) -> Payment:
     """An admin asks the provider for a full refund. The payment shows as refunded (and
     access ends) when the provider confirms: at once if it answers so, else by its event.
-    Asking again is safe: providers refund a payment once. Commits."""
+    Asking again is safe: providers refund a payment once (again only after that refund
+    failed, when the payment is succeeded once more). Commits."""
     require(actor, Action.MANAGE_PAYMENTS)
     payment = get_payment(session, actor, payment_id)
     if payment.status != PaymentStatus.SUCCEEDED:
@@ -329,7 +403,8 @@ def refund(lms: Platform, session: Session, actor: User, payment_id: int) -> Pay
     result = provider.refund(payment.provider_reference, payment.amount_minor)
     if result.status is PaymentStatus.REFUNDED:
         payment = record_outcome(session, payment, PaymentOutcome(
-            OutcomeKind.REFUNDED, payment_id=payment.id, amount_minor=payment.amount_minor))
+            OutcomeKind.REFUNDED, payment_id=payment.id, amount_minor=payment.amount_minor,
+            refund_reference=result.refund_reference))
         session.commit()
     return payment
 
@@ -353,6 +428,11 @@ def set_enrolment(session: Session, actor: User, user_id: int, track_code: str, 
     if grant and enrolment.status == EnrolmentStatus.COMPLETED:
         status = EnrolmentStatus.COMPLETED
     learning.set_enrolment_status(session, enrolment, status)
+    # The admin's decision stands: a refund that fails later gives back nothing.
+    session.execute(update(Payment).where(
+        Payment.user_id == learner.id, Payment.track_id == track.id,
+        Payment.revoked_enrolment_status.is_not(None),
+    ).values(revoked_enrolment_status=""))
     audit(session, actor, "enrolment.grant" if grant else "enrolment.revoke",
           f"enrolment:{enrolment.id}",
           {"user_id": learner.id, "track": track.code, "reason": reason,

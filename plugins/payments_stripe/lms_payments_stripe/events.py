@@ -15,6 +15,8 @@ PAYMENT_ID_KEY = "lms_payment_id"
 
 #: Dispute statuses that end a dispute in the merchant's favour.
 DISPUTE_WON = {"won", "warning_closed"}
+#: Refund statuses after which the money stays with us (the refund no longer counts).
+REFUND_ENDED = {"failed", "canceled"}
 
 
 def outcomes_of(event: Mapping[str, Any]) -> Iterator[PaymentOutcome]:
@@ -97,12 +99,41 @@ def _session_ended(kind: OutcomeKind):
     return handler
 
 
-def _charge_refunded(charge, at):
-    yield PaymentOutcome(
-        OutcomeKind.REFUNDED, payment_id=payment_id_of(charge),
-        provider_reference=object_id(charge.get("payment_intent")),
-        amount_minor=int(charge.get("amount_refunded") or 0), occurred_at=at,
+def charge_reference(obj: Mapping[str, Any]) -> str | None:
+    """What a charge, refund or dispute belongs to: its PaymentIntent, or for a charge made
+    without one (the Charges API) the charge itself."""
+    return object_id(obj.get("payment_intent")) or object_id(
+        obj.get("id") if obj.get("object") == "charge" else obj.get("charge"))
+
+
+def refund_outcome(refund: Mapping[str, Any], at, payment_id: int | None = None,
+                   reference: str | None = None) -> PaymentOutcome:
+    """One refund, by its id: pending or done counts, failed or canceled is final."""
+    ended = refund.get("status") in REFUND_ENDED
+    message = ""
+    if refund.get("status") == "canceled":
+        message = "The refund was canceled."
+    elif ended:
+        reason = str(refund.get("failure_reason") or "unknown").replace("_", " ")
+        message = f"The refund failed ({reason})."
+    return PaymentOutcome(
+        OutcomeKind.REFUND_FAILED if ended else OutcomeKind.REFUNDED,
+        payment_id=payment_id if payment_id is not None else payment_id_of(refund),
+        provider_reference=reference or charge_reference(refund),
+        amount_minor=int(refund.get("amount") or 0), occurred_at=at, message=message,
+        refund_reference=refund["id"],
     )
+
+
+def _charge_refunded(charge, at):
+    # Each of the charge's refunds by its id (the provider lists them when the event leaves
+    # them out), so one that fails later is told apart from the others.
+    for refund in (charge.get("refunds") or {}).get("data") or ():
+        yield refund_outcome(refund, at, payment_id_of(charge), charge_reference(charge))
+
+
+def _refund_changed(refund, at):
+    yield refund_outcome(refund, at)
 
 
 def _dispute(closed: bool):
@@ -115,9 +146,9 @@ def _dispute(closed: bool):
             kind = OutcomeKind.DISPUTE_WON
         else:
             return
+        # Disputes name the charge, and its PaymentIntent only in newer API versions.
         yield PaymentOutcome(kind, payment_id=payment_id_of(dispute),
-                             provider_reference=object_id(dispute.get("payment_intent")),
-                             occurred_at=at)
+                             provider_reference=charge_reference(dispute), occurred_at=at)
 
     return handler
 
@@ -132,6 +163,9 @@ HANDLERS = {
     "checkout.session.async_payment_failed": _session_ended(OutcomeKind.FAILED),
     "checkout.session.expired": _session_ended(OutcomeKind.CANCELED),
     "charge.refunded": _charge_refunded,
+    "charge.refund.updated": _refund_changed,
+    "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
     "charge.dispute.created": _dispute(closed=False),
     "charge.dispute.closed": _dispute(closed=True),
 }

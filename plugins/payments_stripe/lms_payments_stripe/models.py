@@ -1,4 +1,5 @@
-"""The plugin's table (Alembic branch ``payments_stripe``): one Stripe Customer per learner."""
+"""The plugin's tables (Alembic branch ``payments_stripe``): one Stripe Customer per learner, and
+how far the catch-up with Stripe's events has come."""
 
 from __future__ import annotations
 
@@ -23,3 +24,13 @@ class StripeCustomer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("user_id", "livemode"),)
+
+
+class StripeEventCursor(Base):
+    """How far the catch-up (reconcile.py) has applied Stripe's events, per Stripe mode."""
+
+    __tablename__ = "stripe_event_cursors"
+
+    livemode: Mapped[bool] = mapped_column(primary_key=True, autoincrement=False)
+    #: When the last complete run started: the next one lists the events from there on.
+    reconciled_until: Mapped[datetime] = mapped_column(UTCDateTime())

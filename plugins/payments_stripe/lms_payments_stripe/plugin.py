@@ -7,8 +7,9 @@ from pathlib import Path
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from lmscore import hookimpl
+from lmscore.jobs import JobSpec, PeriodicJob
 
-from . import web, webhook
+from . import reconcile, web, webhook
 from .provider import CHECKOUT_MODE, PAYMENT_INTENT_MODE, StripeProvider
 
 HERE = Path(__file__).parent
@@ -34,6 +35,10 @@ class StripeSettings(Schema):
     webhook_tolerance_s = fields.Integer(load_default=300,
                                          validate=validate.Range(min=1, max=3600))
     max_network_retries = fields.Integer(load_default=2, validate=validate.Range(min=0, max=5))
+    reconcile_every_minutes = fields.Integer(load_default=15,
+                                             validate=validate.Range(min=1, max=24 * 60))
+    #: Stripe lists the events of the last 30 days.
+    reconcile_lookback_days = fields.Integer(load_default=3, validate=validate.Range(min=1, max=30))
 
     @validates_schema
     def _publishable_key_for_embedded(self, data, **_kwargs):
@@ -49,6 +54,18 @@ def lms_config_schema():
 @hookimpl
 def lms_register_payment_providers(lms):
     return [StripeProvider(lms, lms.plugin_config("payments_stripe"))]
+
+
+@hookimpl
+def lms_register_actors(lms):
+    # No retries: the next periodic run starts from the same point.
+    return [JobSpec(reconcile.RECONCILE_JOB, reconcile.reconcile, max_retries=0)]
+
+
+@hookimpl
+def lms_register_periodic_jobs(lms):
+    minutes = lms.plugin_config("payments_stripe")["reconcile_every_minutes"]
+    return [PeriodicJob(reconcile.RECONCILE_JOB, every_s=minutes * 60)]
 
 
 @hookimpl

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -28,7 +29,7 @@ from lmscore.capabilities import (
     RefundResult,
 )
 
-from .events import PAYMENT_ID_KEY, outcomes_of, payment_id_of
+from .events import HANDLERS, PAYMENT_ID_KEY, REFUND_ENDED, object_id, outcomes_of, payment_id_of
 from .models import StripeCustomer
 
 if TYPE_CHECKING:
@@ -144,21 +145,31 @@ class StripeProvider(PaymentProvider):
     # -- refunds -------------------------------------------------------------------------------
 
     def refund(self, provider_reference: str | None, amount_minor: int) -> RefundResult:
+        """One refund per payment, whatever the retries; a new one only after the last one
+        failed or was canceled (its key counts the ended ones)."""
         if not provider_reference:
             raise PaymentProviderError("The payment has no Stripe reference to refund.")
         try:
-            intent = provider_reference
+            paid_by = provider_reference
             if provider_reference.startswith("cs_"):  # paid before its PaymentIntent was noted
-                intent = self.client.v1.checkout.sessions.retrieve(
+                paid_by = self.client.v1.checkout.sessions.retrieve(
                     provider_reference).payment_intent
+                if not paid_by:
+                    raise PaymentProviderError("The Checkout Session was never paid.")
+            # A charge made without a PaymentIntent (the Charges API) is refunded by itself.
+            target = {"charge" if paid_by.startswith("ch_") else "payment_intent": paid_by}
+            ended = sum(refund.status in REFUND_ENDED for refund in self.client.v1.refunds.list(
+                params={**target, "limit": 100}).auto_paging_iter())
             refund = self.client.v1.refunds.create(
-                params={"payment_intent": intent, "amount": amount_minor},
-                options={"idempotency_key": f"lms-refund-{intent}"},
+                params={**target, "amount": amount_minor},
+                options={"idempotency_key": f"lms-refund-{paid_by}"
+                                            + (f"-{ended}" if ended else "")},
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(
                 f"Stripe refused the refund: {exc.user_message or exc}") from exc
-        return RefundResult(REFUND_STATUS.get(refund.status, PaymentStatus.CREATED), intent)
+        return RefundResult(REFUND_STATUS.get(refund.status, PaymentStatus.CREATED), paid_by,
+                            refund_reference=refund.id)
 
     # -- webhooks ------------------------------------------------------------------------------
 
@@ -174,20 +185,79 @@ class StripeProvider(PaymentProvider):
                 "The Stripe-Signature header does not match this body, or is too old.") from None
         except ValueError:
             raise InvalidProviderEvent("The body is not a Stripe event.") from None
-        data = event.to_dict()
+        return self.event_from(event.to_dict())
+
+    def event_from(self, data: Mapping[str, Any]) -> ProviderEvent:
+        """An event known to be Stripe's (a verified webhook, or listed with our key) as the
+        outcomes the core applies."""
         if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
             raise InvalidProviderEvent("The body is not a Stripe event.")
+        data = self._with_refunds(data)
         return ProviderEvent(event_id=data["id"], type=data["type"],
-                             outcomes=tuple(self._identified(o) for o in outcomes_of(data)))
+                             outcomes=self._identified(outcomes_of(data)))
 
-    def _identified(self, outcome: PaymentOutcome) -> PaymentOutcome:
-        """Charges and disputes name only the PaymentIntent, whose metadata has our id: ask
-        Stripe, so a refund that arrives before the success still finds its payment."""
-        if outcome.payment_id is not None or not outcome.provider_reference:
-            return outcome
+    def _with_refunds(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``charge.refunded`` with every refund of the charge: API versions since 2022-11-15
+        leave the list out of the charge (older ones send its first page)."""
+        charge = (event.get("data") or {}).get("object") or {}
+        listed = charge.get("refunds")
+        if event["type"] != "charge.refunded" or not charge.get("id") or (
+                isinstance(listed, Mapping) and listed.get("data") is not None
+                and not listed.get("has_more")):
+            return event
         try:
-            intent = self.client.v1.payment_intents.retrieve(outcome.provider_reference)
+            refunds = [refund.to_dict() for refund in self.client.v1.refunds.list(
+                params={"charge": charge["id"], "limit": 100}).auto_paging_iter()]
+        except stripe.StripeError as exc:  # answered 502: Stripe delivers the event again
+            raise PaymentProviderError(
+                f"Stripe could not list the refunds of {charge['id']}: {exc}") from exc
+        return {**event, "data": {**event["data"], "object": {
+            **charge, "refunds": {"object": "list", "data": refunds, "has_more": False}}}}
+
+    def _identified(self, outcomes: Iterable[PaymentOutcome]) -> tuple[PaymentOutcome, ...]:
+        """Charges, refunds and disputes name only the PaymentIntent or the charge, whose
+        metadata has our id: ask Stripe (once per reference: a charge.refunded names one per
+        refund), so a refund that arrives before the success still finds its payment."""
+        found: dict[str, tuple[int | None, str]] = {}
+        identified = []
+        for outcome in outcomes:
+            reference = outcome.provider_reference
+            if outcome.payment_id is None and reference:
+                if reference not in found:
+                    found[reference] = self._payment_of(reference)
+                payment_id, reference = found[reference]
+                outcome = dataclasses.replace(outcome, payment_id=payment_id,
+                                              provider_reference=reference)
+            identified.append(outcome)
+        return tuple(identified)
+
+    def _payment_of(self, reference: str) -> tuple[int | None, str]:
+        """Our payment id from the metadata, and the reference the core stores: the charge's
+        PaymentIntent, or a charge made without one (the Charges API) itself."""
+        payment_id = None
+        try:
+            if reference.startswith("ch_"):  # 2017-era disputes and refunds name the charge
+                charge = self.client.v1.charges.retrieve(reference).to_dict()
+                payment_id = payment_id_of(charge)
+                reference = object_id(charge.get("payment_intent")) or reference
+            if payment_id is None and reference.startswith("pi_"):
+                payment_id = payment_id_of(
+                    self.client.v1.payment_intents.retrieve(reference).to_dict())
         except stripe.StripeError:
-            log.warning("could not look up %s for its payment id", outcome.provider_reference)
-            return outcome
-        return dataclasses.replace(outcome, payment_id=payment_id_of(intent.to_dict()))
+            log.warning("could not look up %s for its payment id", reference)
+        return payment_id, reference
+
+    # -- catching up -------------------------------------------------------------------------
+
+    def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
+        """Every event of the types we act on created since ``since`` (newest first, as
+        Stripe lists them), page after page."""
+        try:
+            listed = self.client.v1.events.list(params={
+                "created": {"gte": int(since.timestamp())}, "types": sorted(HANDLERS),
+                "limit": 100,
+            })
+            for event in listed.auto_paging_iter():
+                yield event.to_dict()
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(f"Stripe could not list its events: {exc}") from exc

@@ -75,3 +75,13 @@ def intent_app(app_factory):
 @pytest.fixture
 def webhooks(app) -> Webhooks:
     return Webhooks(app)
+
+
+@pytest.fixture
+def learner(make_user):
+    return make_user("student")
+
+
+@pytest.fixture
+def me(api_client, learner):
+    return api_client(learner)

@@ -4,8 +4,12 @@ a thread of the test process, with the few things it lacks added around it:
 - Checkout Sessions (create, retrieve, expire) and a stand-in for Stripe's hosted page
   (``POST /_test/checkout/sessions/{id}/pay``) that pays a session with a test card;
 - ``confirm`` with a ``payment_method`` (what Stripe.js does in the browser);
-- ``charge.refunded`` events for refunds, and disputes (``/_test/charges/{id}/dispute``,
+- ``charge.refunded`` events for refunds, refunds that fail or are canceled later
+  (``/_test/refunds/{id}/fail``) with their ``charge.refund.updated``, ``refund.updated``
+  and ``refund.failed`` events, and disputes (``/_test/charges/{id}/dispute``,
   ``/_test/disputes/{id}/close``) with their ``charge.dispute.*`` events;
+- ``GET /v1/events`` as Stripe lists them: newest first, ``types`` and ``created`` filters,
+  pages of ``limit`` after ``starting_after`` with ``has_more``;
 - idempotency keys, as Stripe honours them: a replayed create returns the first response,
   the same key with other parameters is refused, a concurrent one gets 409.
 
@@ -182,8 +186,10 @@ class StripeStandIn:
         add("POST", "/v1/checkout/sessions/{id}/expire", self._expire_session)
         add("POST", "/v1/payment_intents/{id}/confirm", self._confirm_intent)
         add("POST", "/v1/refunds", self._create_refund)
+        add("GET", "/v1/events", self._list_events)
         add("GET", "/pay/{id}", self._hosted_page)
         add("POST", "/_test/checkout/sessions/{id}/pay", self._pay_session)
+        add("POST", "/_test/refunds/{id}/fail", self._fail_refund)
         add("POST", "/_test/charges/{id}/dispute", self._open_dispute)
         add("POST", "/_test/disputes/{id}/close", self._close_dispute)
         for route in localstripe_server.app.router.routes():
@@ -265,6 +271,56 @@ class StripeStandIn:
         data = await localstripe_server.get_post_data(request) or {}
         refund = Refund._api_create(**data)
         Event("charge.refunded", Charge._api_retrieve(refund.charge))
+        return _export(refund)
+
+    async def _list_events(self, request):
+        query = localstripe_server.unflatten_data(request.query)
+        unknown = set(query) - {"types", "type", "created", "limit", "starting_after"}
+        if unknown:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(sorted(unknown)))
+        try:
+            limit = int(query.get("limit", 10))
+            assert 1 <= limit <= 100
+            types = query.get("types") or ([query["type"]] if "type" in query else None)
+            assert types is None or (isinstance(types, list) and len(types) <= 20)
+            created = query.get("created", {})
+            if not isinstance(created, dict):
+                created = {"eq": created}
+            bounds = {op: int(value) for op, value in created.items()}
+            assert set(bounds) <= {"eq", "gt", "gte", "lt", "lte"}
+        except (AssertionError, TypeError, ValueError):
+            raise UserError(400, "Bad request") from None
+        checks = {"eq": int.__eq__, "gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__,
+                  "lte": int.__le__}
+        found = [obj for key, obj in reversed(list(store.items()))  # newest first
+                 if key.startswith("event:") and (types is None or obj.type in types)
+                 and all(checks[op](obj.created, value) for op, value in bounds.items())]
+        start = 0
+        if "starting_after" in query:
+            ids = [event.id for event in found]
+            if query["starting_after"] not in ids:
+                raise UserError(400, f"No such event: '{query['starting_after']}'")
+            start = ids.index(query["starting_after"]) + 1
+        page = found[start:start + limit]
+        return localstripe_server.json_response({
+            "object": "list", "url": "/v1/events", "has_more": len(found) > start + limit,
+            "data": [event._export() for event in page]})
+
+    async def _fail_refund(self, request):
+        """The card's bank sends the money back (``status=failed``, with a
+        ``failure_reason``), or the refund is canceled (``status=canceled``)."""
+        data = await localstripe_server.get_post_data(request) or {}
+        refund = Refund._api_retrieve(request.match_info["id"])
+        status = data.get("status", "failed")
+        if status not in ("failed", "canceled") or refund.status in ("failed", "canceled"):
+            raise UserError(400, "Only a pending or succeeded refund can fail or be canceled.")
+        refund.status = status
+        if status == "failed":
+            refund.failure_reason = data.get("failure_reason", "expired_or_canceled_card")
+        Event("charge.refund.updated", refund)
+        Event("refund.updated", refund)
+        if status == "failed":
+            Event("refund.failed", refund)
         return _export(refund)
 
     async def _hosted_page(self, request):

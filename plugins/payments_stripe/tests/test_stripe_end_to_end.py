@@ -12,63 +12,23 @@ import time
 import pytest
 import requests
 import stripe
-from sqlalchemy import func, select
+from stripe_flow import (
+    content_visible,
+    count,
+    deliver_all,
+    events_named,
+    pay_on_hosted_page,
+    sdk,
+    session_id_of,
+    start,
+)
 from stripe_standin import CARD_3DS, CARD_DECLINED, CARD_OK, sign
 from stripe_webhooks import PRICE, WEBHOOK_SECRET, Webhooks
 
-from lmscore.models import Enrolment, OutboxEvent, Payment, ProcessedProviderEvent
+from lmscore.capabilities import OutcomeKind, PaymentOutcome
+from lmscore.models import Enrolment, Payment, ProcessedProviderEvent
+from lmscore.services import payments
 from lmscore.testing.clients import ApiClient
-
-
-def pay_on_hosted_page(standin, session_id: str, card: str = CARD_OK, **extra) -> requests.Response:
-    return requests.post(f"{standin.url}/_test/checkout/sessions/{session_id}/pay",
-                         data={"card": card, **extra}, timeout=10)
-
-
-def session_id_of(checkout_url: str) -> str:
-    return checkout_url.rsplit("/", 1)[-1]
-
-
-def sdk(standin) -> stripe.StripeClient:
-    """What the Stripe dashboard (or Stripe.js) does, straight through the SDK."""
-    return stripe.StripeClient("sk_test_dashboard", base_addresses={"api": standin.url},
-                               max_network_retries=0)
-
-
-def count(lms, model, *where) -> int:
-    return lms.db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def events_named(lms, name: str) -> list[dict]:
-    return [e.payload for e in lms.db.session.scalars(
-        select(OutboxEvent).where(OutboxEvent.name == name).order_by(OutboxEvent.id))]
-
-
-@pytest.fixture
-def learner(make_user):
-    return make_user("student")
-
-
-@pytest.fixture
-def me(api_client, learner):
-    return api_client(learner)
-
-
-def start(me) -> dict:
-    response = me.post("/api/v1/payments/checkout", json={"track": "PAID"})
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def content_visible(me) -> bool:
-    project_id = me.get("/api/v1/tracks/PAID").json["projects"][0]["id"]
-    return me.get(f"/api/v1/projects/{project_id}").json["content_visible"]
-
-
-def deliver_all(webhooks, events) -> list[dict]:
-    responses = [webhooks.deliver(event) for event in events]
-    assert all(r.status_code == 200 for r in responses), [r.json for r in responses]
-    return [r.json for r in responses]
 
 
 def test_learner_buys_the_track_end_to_end(app, lms, me, web, learner, stripe_standin,
@@ -158,28 +118,98 @@ def test_a_partial_refund_keeps_access(app, me, stripe_standin, webhooks):
     assert content_visible(me)
 
 
+def naming_only_the_charge(event: dict) -> dict:
+    """The event as API versions before PaymentIntents send it: the dispute names only its
+    charge."""
+    dispute = {k: v for k, v in event["data"]["object"].items() if k != "payment_intent"}
+    return {**event, "data": {"object": dispute}}
+
+
+@pytest.mark.parametrize("shape", ["current", "charge only"])
 @pytest.mark.parametrize("result", ["lost", "won"])
-def test_a_dispute_revokes_only_when_lost(app, me, stripe_standin, webhooks, result):
+def test_a_dispute_revokes_only_when_lost(app, me, stripe_standin, webhooks, result, shape):
     started = start(me)
     pay_on_hosted_page(stripe_standin, session_id_of(started["checkout_url"]))
     deliver_all(webhooks, stripe_standin.events())
     charge = stripe_standin.events("payment_intent.succeeded")[0]["data"]["object"][
         "latest_charge"]["id"]  # localstripe sends the 2017 shape: an expanded object
+
+    def disputes(kind):
+        found = stripe_standin.events(kind)
+        return found if shape == "current" else [naming_only_the_charge(e) for e in found]
+
     dispute = requests.post(f"{stripe_standin.url}/_test/charges/{charge}/dispute",
                             timeout=10).json()
-    deliver_all(webhooks, stripe_standin.events("charge.dispute.created"))
+    deliver_all(webhooks, disputes("charge.dispute.created"))
     assert me.get(f"/api/v1/payments/{started['payment_id']}").json["dispute_status"] == "open"
     assert content_visible(me)
     requests.post(f"{stripe_standin.url}/_test/disputes/{dispute['id']}/close",
                   data={"status": result}, timeout=10)
-    closed = stripe_standin.events("charge.dispute.closed")
-    deliver_all(webhooks, closed)
-    deliver_all(webhooks, [{**stripe_standin.events("charge.dispute.created")[0],
+    deliver_all(webhooks, disputes("charge.dispute.closed"))
+    deliver_all(webhooks, [{**disputes("charge.dispute.created")[0],
                             "id": "evt_created_again"}])  # a late "created" reopens nothing
     payment = me.get(f"/api/v1/payments/{started['payment_id']}").json
     assert payment["dispute_status"] == result
     assert payment["status"] == ("charged_back" if result == "lost" else "succeeded")
     assert content_visible(me) is (result == "won")
+
+
+def bare_charge(standin, metadata: dict) -> str:
+    """A charge made through the Charges API, without a PaymentIntent (older integrations,
+    or a charge made in the dashboard)."""
+    client = sdk(standin)
+    method = client.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": CARD_OK, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    charge = client.v1.charges.create(params={
+        "amount": PRICE, "currency": "eur", "source": method.id, "metadata": metadata})
+    assert charge.payment_intent is None
+    return charge.id
+
+
+@pytest.mark.parametrize("found_by", ["its metadata", "its stored reference"])
+def test_a_dispute_on_a_charge_without_payment_intent_finds_its_payment(
+        app, lms, me, stripe_standin, webhooks, found_by):
+    payment_id = start(me)["payment_id"]
+    if found_by == "its metadata":
+        charge = bare_charge(stripe_standin, {"lms_payment_id": str(payment_id)})
+        paid = PaymentOutcome(OutcomeKind.SUCCEEDED, payment_id=payment_id)
+    else:  # a payment an older integration recorded by its charge, which names nothing of ours
+        charge = bare_charge(stripe_standin, {})
+        paid = PaymentOutcome(OutcomeKind.SUCCEEDED, payment_id=payment_id,
+                              provider_reference=charge)
+    with app.app_context():
+        payments.record_outcome(lms.db.session, lms.db.session.get(Payment, payment_id), paid)
+        lms.db.session.commit()
+    assert content_visible(me)
+
+    dispute = requests.post(f"{stripe_standin.url}/_test/charges/{charge}/dispute",
+                            timeout=10).json()
+    assert (dispute["charge"], dispute["payment_intent"]) == (charge, None)
+    deliver_all(webhooks, stripe_standin.events("charge.dispute.created"))
+    payment = me.get(f"/api/v1/payments/{payment_id}").json
+    assert (payment["dispute_status"], payment["provider_reference"]) == ("open", charge)
+    requests.post(f"{stripe_standin.url}/_test/disputes/{dispute['id']}/close",
+                  data={"status": "lost"}, timeout=10)
+    deliver_all(webhooks, stripe_standin.events("charge.dispute.closed"))
+    payment = me.get(f"/api/v1/payments/{payment_id}").json
+    assert (payment["status"], payment["dispute_status"]) == ("charged_back", "lost")
+    assert not content_visible(me)
+
+
+def test_a_payment_made_by_a_bare_charge_is_refunded_through_that_charge(
+        app, lms, me, stripe_standin, make_user, api_client):
+    payment_id = start(me)["payment_id"]
+    charge = bare_charge(stripe_standin, {})
+    with app.app_context():
+        payments.record_outcome(
+            lms.db.session, lms.db.session.get(Payment, payment_id), PaymentOutcome(
+                OutcomeKind.SUCCEEDED, payment_id=payment_id, provider_reference=charge))
+        lms.db.session.commit()
+    refunded = api_client(make_user("admin")).post(f"/api/v1/payments/{payment_id}/refund")
+    assert refunded.status_code == 202 and refunded.json["status"] == "refunded"
+    [refund] = sdk(stripe_standin).v1.refunds.list(params={"charge": charge}).data
+    assert (refund.amount, refund.status) == (PRICE, "succeeded")
+    assert not content_visible(me)
 
 
 def test_forged_stale_and_malformed_deliveries_change_nothing(app, lms, me, stripe_standin,

@@ -85,6 +85,8 @@ BASE = {"secret_key": "sk_test_x", "webhook_secret": "whsec_x"}
     ({"currency": "euro"}, "currency"),
     ({"success_url": "javascript:alert(1)"}, "success_url"),
     ({"webhook_tolerance_s": 0}, "webhook_tolerance_s"),
+    ({"reconcile_every_minutes": 0}, "reconcile_every_minutes"),
+    ({"reconcile_lookback_days": 31}, "reconcile_lookback_days"),  # Stripe keeps 30 days
     ({"api_key": "sk_test_x"}, "api_key"),  # unknown keys are refused
 ])
 def test_settings_are_validated(extra, field):
@@ -97,6 +99,7 @@ def test_settings_defaults():
     loaded = StripeSettings().load(BASE)
     assert (loaded["mode"], loaded["api_base"], loaded["webhook_tolerance_s"]) == (
         "checkout", "https://api.stripe.com", 300)
+    assert (loaded["reconcile_every_minutes"], loaded["reconcile_lookback_days"]) == (15, 3)
 
 
 def intent_event(latest_charge, **fields) -> dict:
@@ -136,3 +139,43 @@ def test_session_completed_unpaid_grants_nothing_yet():
 def test_unknown_event_types_are_acknowledged_without_outcomes():
     assert list(outcomes_of({"id": "evt_3", "type": "customer.created",
                              "data": {"object": {}}})) == []
+
+
+def refund(id_, status, **fields) -> dict:
+    return {"id": id_, "object": "refund", "amount": 900, "charge": "ch_1", "status": status,
+            **fields}
+
+
+def test_a_charge_refunded_names_each_refund_and_which_ended():
+    event = {"id": "evt_4", "type": "charge.refunded", "created": 1_700_000_000, "data": {
+        "object": {"id": "ch_1", "object": "charge", "payment_intent": "pi_1",
+                   "amount_refunded": 900, "metadata": {}, "refunds": {"data": [
+                       refund("re_1", "succeeded"), refund("re_2", "pending"),
+                       refund("re_3", "failed", failure_reason="lost_or_stolen_card")]}}}}
+    outcomes = list(outcomes_of(event))
+    assert [(o.kind, o.refund_reference, o.provider_reference, o.amount_minor)
+            for o in outcomes] == [
+        (OutcomeKind.REFUNDED, "re_1", "pi_1", 900), (OutcomeKind.REFUNDED, "re_2", "pi_1", 900),
+        (OutcomeKind.REFUND_FAILED, "re_3", "pi_1", 900)]
+    assert outcomes[2].message == "The refund failed (lost or stolen card)."
+
+
+@pytest.mark.parametrize(("fields", "reference"), [
+    ({"payment_intent": "pi_1"}, "pi_1"),
+    ({}, "ch_1"),  # 2017-era refunds, or a charge made without a PaymentIntent
+])
+def test_refund_updates_name_the_refund_and_what_it_belongs_to(fields, reference):
+    event = {"id": "evt_5", "type": "charge.refund.updated", "created": 1,
+             "data": {"object": refund("re_1", "canceled", **fields)}}
+    [outcome] = outcomes_of(event)
+    assert (outcome.kind, outcome.refund_reference, outcome.provider_reference,
+            outcome.message) == (OutcomeKind.REFUND_FAILED, "re_1", reference,
+                                 "The refund was canceled.")
+
+
+def test_a_dispute_naming_only_its_charge_is_referenced_by_the_charge():
+    event = {"id": "evt_6", "type": "charge.dispute.created", "created": 1, "data": {
+        "object": {"id": "dp_1", "object": "dispute", "charge": "ch_1", "metadata": {}}}}
+    [outcome] = outcomes_of(event)
+    assert (outcome.kind, outcome.payment_id, outcome.provider_reference) == (
+        OutcomeKind.DISPUTE_OPENED, None, "ch_1")

@@ -20,6 +20,17 @@ class CheckoutResultSchema(Schema):
     enrolment_status = fields.String()
 
 
+class RefundSchema(Schema):
+    """One refund the provider named; ``status`` is ``refunded`` (pending or done) or
+    ``failed`` (failed or canceled: it no longer counts)."""
+
+    reference = fields.String()
+    amount_minor = Integer()
+    status = fields.String()
+    at = fields.String()
+    message = fields.String()
+
+
 class PaymentSchema(Schema):
     id = Integer()
     user_id = Integer()
@@ -38,6 +49,7 @@ class PaymentSchema(Schema):
     succeeded_at = fields.DateTime(allow_none=True)
     refunded_at = fields.DateTime(allow_none=True)
     refund_requested_at = fields.DateTime(allow_none=True)
+    refunds = fields.List(fields.Nested(RefundSchema), attribute="refund_history")
 
 
 class PaymentListArgs(Schema):
