@@ -194,6 +194,43 @@ def test_recommenders_are_handed_the_callers_progress(app_factory, learner, lms_
         assert [p.track.code for p in seen.pop()] == ["TT"]
 
 
+class ProjectTip(Recommender):
+    """Recommends one project whatever its state, as a plugin that remembers an unlock
+    (made stale by a withdrawn waiver) would."""
+
+    name = "project_tip"
+
+    def __init__(self, project_id):
+        self.project_id = project_id
+
+    def recommend(self, session, request):
+        return [Recommendation(RecommendationKind.ADVANCED_PROJECT, f"project:{self.project_id}",
+                               "Start project 2", 0.9, "A trainer opened it for you.",
+                               project_id=self.project_id)]
+
+
+def test_a_project_locked_for_the_learner_is_never_recommended(
+        app_factory, lms, learner, make_user, lms_config):
+    session = lms.db.session
+    second = learning.get_track(session, "TT").projects[1]  # needs project 1
+    app = app_factory(plugins={"tip": plugin_with(ProjectTip(second.id))})
+    lms = app.extensions["lmscore"]
+
+    def offered():
+        with app.app_context():
+            return [r.recommendation.target
+                    for r in recommendations.for_learner(lms, session, learner, utcnow())]
+
+    assert offered() == [f"step:{learning.get_track(session, 'TT').projects[0].steps[0].id}"]
+    admin = make_user("admin")
+    learning.waive_prerequisites(session, admin, learner, second, "Knows it already")
+    assert f"project:{second.id}" in offered()
+    learning.revoke_waiver(session, admin, learner, second)  # locked again
+    assert f"project:{second.id}" not in offered()
+    body = ApiClient(app, learner).get("/api/v1/recommendations/me").json
+    assert f"project:{second.id}" not in [r["target"] for r in body["items"]]
+
+
 def test_core_gives_staff_nothing(lms, app, make_user):
     with app.app_context():
         assert recommendations.for_learner(lms, lms.db.session, make_user("trainer"),
@@ -207,14 +244,32 @@ def test_api_limit_is_validated(api_client, learner):
     assert bad.status_code == 422 and "limit" in str(bad.json["error"])
 
 
-def test_dashboard_explains_each_recommendation(web, learner, lms):
+def test_dashboard_explains_each_recommendation(web, learner, lms, make_user):
     web.sign_in(learner.email, DEFAULT_PASSWORD)
     html = web.get("/dashboard").text
     assert "Recommended for you" in html
+    assert '<span class="meta">Next step in Test Track TT</span>' in html  # the short reason
     assert "<summary>Why am I seeing this?</summary>" in html
     assert "You have done 0 of 2 steps of project 1." in html
     assert "steps total" in html  # the evidence table
+    # Which provider suggested it, and its score, are for staff.
+    assert "Suggested by" not in html and "score 0.70" not in html
     assert_no_inline_script(html)
+
+    superadmin = make_user("superadmin")  # staff who may also learn
+    learning.enrol(lms, lms.db.session, superadmin, "TT")
+    staff = web.application.test_client()
+    staff.sign_in(superadmin.email, DEFAULT_PASSWORD)
+    assert "Suggested by core · score 0.70" in staff.get("/dashboard").text
+
+
+def test_short_reasons_of_the_core_recommender(lms, learner, app):
+    now = utcnow()
+    review_one(lms, learner, correct=False, at=now - timedelta(days=2))
+    with app.app_context():
+        ranked = recommendations.for_learner(lms, lms.db.session, learner, now)
+    assert [r.recommendation.summary for r in ranked] == [
+        "Next step in Test Track TT", "Review: 1 card due in Test Track TT question bank"]
 
 
 class TestCoreRecommenderContract(RecommenderContract):

@@ -42,6 +42,12 @@ class Recommendation:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     #: Where the learner acts on it (a site-relative path), if anywhere.
     url: str | None = None
+    #: A few words under the title on the dashboard ("Next step in Data Professional",
+    #: "Review: 12 cards due in SQL"); empty: the kind's name.
+    summary: str = ""
+    #: The project it leads into (the project itself, one of its steps or deliverables), if
+    #: any: it is never offered while that project is locked for the learner.
+    project_id: int | None = None
 
 
 @dataclass(frozen=True)

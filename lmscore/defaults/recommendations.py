@@ -43,17 +43,20 @@ def next_steps(tracks: Sequence[learning.TrackProgress]) -> list[Recommendation]
             why += (", and its prerequisites (project "
                     f"{', '.join(str(n) for n in project.prerequisites)}) are completed")
         step = current.next_step
+        summary = f"Next step in {progress.track.name}"
         if step is not None:
             out.append(Recommendation(
                 RecommendationKind.NEXT_STEP, f"step:{step.id}",
                 f"{progress.track.code} · {project.title}: {step.title}", 0.7, why + ".",
-                evidence, url=f"/projects/{project.id}#step-{step.id}"))
+                evidence, url=f"/projects/{project.id}#step-{step.id}", summary=summary,
+                project_id=project.id))
         else:
             out.append(Recommendation(
                 RecommendationKind.NEXT_STEP, f"project:{project.id}:deliverables",
                 f"{progress.track.code} · hand in {project.title}", 0.7,
                 why + "; what is left is handing in its deliverables.", evidence,
-                url=f"/projects/{project.id}#deliverables-title"))
+                url=f"/projects/{project.id}#deliverables-title", summary=summary,
+                project_id=project.id))
     return out
 
 
@@ -77,7 +80,7 @@ def due_reviews(session: Session, user: User, now: datetime) -> list[Recommendat
             f"{_plural(waited, 'day')}. Reviewing on time keeps what you learned.",
             {"bank": code, "due": due, "oldest_due_at": oldest.isoformat(),
              "days_waited": waited},
-            url=f"/review/{code}"))
+            url=f"/review/{code}", summary=f"Review: {_plural(due, 'card')} due in {name}"))
     return out
 
 

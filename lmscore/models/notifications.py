@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
+from .users import User
 
 
 class NotificationPreference(Base):
@@ -41,12 +42,14 @@ class NotificationDelivery(Base):
     recipient_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    recipient: Mapped[User | None] = relationship()
     destination: Mapped[str] = mapped_column(String(200), default="")
     subject: Mapped[str] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(2000))
-    # pending → sent | failed (retries exhausted; ``error`` says why)
+    # pending → sent | failed (retries exhausted; ``error`` says why). A pending one with
+    # attempts is being retried: ``error`` is its last failure.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)

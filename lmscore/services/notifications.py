@@ -7,9 +7,9 @@ Flow: a domain event is committed to the outbox → its ``lms_on_<event>`` liste
 ``NotificationDelivery`` per (recipient or site destination, channel) — or a digest item for a
 user who takes that kind as a daily digest — then enqueues ``deliver`` for each. ``deliver``
 calls the channel; a failure is recorded on the delivery and retried with backoff, and once
-retries are exhausted the delivery is ``failed`` (admins: ``deliveries_query``, and the job
-failure list). The action that caused the event committed long before, so a failing channel
-never affects it.
+retries are exhausted the delivery is ``failed`` (admins: *Admin → Notifications*,
+``deliveries_query``, and the job failure list). The action that caused the event committed
+long before, so a failing channel never affects it.
 
 Templates (Jinja2, overridable by themes and ``instance/templates``): for each kind,
 ``notifications/<kind>.subject.txt``, ``notifications/<kind>.txt`` and
@@ -38,7 +38,7 @@ from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, s
 from markupsafe import Markup
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..capabilities import Notification, NotificationKind
 from ..db import utcnow
@@ -86,6 +86,7 @@ DELIVERY_RETRIES = 5
 IMMEDIATE, DIGEST, OFF = "immediate", "digest", "off"
 MODES = (IMMEDIATE, DIGEST, OFF)
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+DELIVERY_STATUSES = (PENDING, SENT, FAILED)
 #: An unsubscribe token for this kind turns every kind off (the digest's link).
 ALL_KINDS = "all"
 DIGEST_KIND = "digest"
@@ -624,8 +625,15 @@ def deliver(lms: Platform, delivery_id: int) -> None:
     raised, so the job is retried with backoff; after ``DELIVERY_RETRIES`` retries the row
     is ``failed``. A sent delivery is never sent again."""
     session = lms.db.session
-    row = session.get(NotificationDelivery, delivery_id)
-    if row is None or row.status != PENDING:
+    # The row stays locked until this attempt is recorded, so a second run of the same
+    # delivery (a message requeued while this one still sends) skips it rather than sending
+    # it again. SQLite has no FOR UPDATE: there, BEGIN IMMEDIATE makes the second run wait,
+    # and it then finds the delivery sent.
+    row = session.scalar(
+        select(NotificationDelivery)
+        .where(NotificationDelivery.id == delivery_id, NotificationDelivery.status == PENDING)
+        .with_for_update(skip_locked=True))
+    if row is None:  # sent, failed for good, or another worker holds it
         session.rollback()
         return
     row.attempts += 1
@@ -634,9 +642,8 @@ def deliver(lms: Platform, delivery_id: int) -> None:
         row.status, row.error = FAILED, f"no notification channel named {row.channel!r}"
         session.commit()
         return
-    recipient = session.get(User, row.recipient_id) if row.recipient_id is not None else None
     try:
-        lms.notification_channels.get(row.channel).send(_notification(lms, row, recipient))
+        lms.notification_channels.get(row.channel).send(_notification(lms, row, row.recipient))
     except Exception as exc:
         row.error = f"{type(exc).__name__}: {exc}"[:4000]
         if row.attempts > DELIVERY_RETRIES:
@@ -647,11 +654,24 @@ def deliver(lms: Platform, delivery_id: int) -> None:
     session.commit()
 
 
-def deliveries_query(actor: User, status: str | None = None) -> Select:
-    """The delivery log for admins, newest first (``status="failed"``: what did not arrive)."""
+def deliveries_query(actor: User, status: str | None = None, channel: str | None = None,
+                     kind: str | None = None) -> Select:
+    """The delivery log for admins, newest first, with each recipient user
+    (``status="failed"``: what did not arrive). None: any."""
     require(actor, Action.VIEW_OPERATIONS)
-    query = select(NotificationDelivery).order_by(NotificationDelivery.id.desc())
-    return query if status is None else query.where(NotificationDelivery.status == status)
+    query = (select(NotificationDelivery).options(selectinload(NotificationDelivery.recipient))
+             .order_by(NotificationDelivery.id.desc()))
+    for column, value in ((NotificationDelivery.status, status),
+                          (NotificationDelivery.channel, channel),
+                          (NotificationDelivery.kind, kind)):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def delivery_kinds(lms: Platform) -> list[str]:
+    """Every kind a delivery can have: the core's, the enabled plugins' and the digest."""
+    return sorted({kind.name for kind in all_kinds(lms)} | {DIGEST_KIND})
 
 
 # -- daily digest ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Recommendations for a learner: every registered recommender is asked, and their results
 merged. Rank = provider score × the provider's ``[recommendations] weights`` entry (default
 1; 0 skips the provider). One (kind, target) recommended by several providers is shown once,
-with the best weighted score, its reason and evidence, and the other providers named."""
+with the best weighted score, its reason and evidence, and the other providers named. Nothing
+leading into a project that is locked for the learner is offered, whoever suggests it."""
 
 from __future__ import annotations
 
@@ -48,13 +49,16 @@ def for_learner(lms: Platform, session: Session, user: User, now: datetime,
                 ) -> list[RankedRecommendation]:
     """The merged, ranked recommendations for ``user`` (at most ``limit``, default
     ``[recommendations] limit``). ``progress``: the learner's ``learning.my_progress`` when
-    the caller has it, handed to the recommenders so that none computes it again. A
-    recommender that raises is logged and skipped: one broken provider must not take the
-    dashboard down."""
+    the caller has it (computed here otherwise), handed to the recommenders so that none
+    computes it again. A recommender that raises is logged and skipped: one broken provider
+    must not take the dashboard down."""
     settings = lms.settings.recommendations
     limit = limit or settings.limit
-    request = RecommendationRequest(user_id=user.id, now=now, limit=limit,
-                                    progress=None if progress is None else tuple(progress))
+    progress = tuple(learning.my_progress(session, user) if progress is None else progress)
+    # Progress applies the lock rule (prerequisites, waivers): a provider's own view of the
+    # project — an unlock it remembers, say — may be out of date.
+    locked = {p.project.id for track in progress for p in track.projects if p.status == "locked"}
+    request = RecommendationRequest(user_id=user.id, now=now, limit=limit, progress=progress)
     best: dict[tuple[str, str], RankedRecommendation] = {}
     supporters: dict[tuple[str, str], list[str]] = {}
     for recommender in lms.recommenders:
@@ -67,6 +71,8 @@ def for_learner(lms: Platform, session: Session, user: User, now: datetime,
             log.exception("recommender %r failed for user %s", recommender.name, user.id)
             continue
         for rec in found:
+            if rec.project_id in locked:
+                continue
             key = (rec.kind.value, rec.target)
             ranked = RankedRecommendation(rec, recommender.name, weight,
                                           max(0.0, min(1.0, rec.score)) * weight)

@@ -1,17 +1,18 @@
-"""Admin pages: users, tracks and content sync, plugins, failed jobs, themes. Templates under
-``admin/`` are never overridden by themes (see web/themes.py)."""
+"""Admin pages: users, tracks and content sync, plugins, failed jobs, notification deliveries,
+themes. Templates under ``admin/`` are never overridden by themes (see web/themes.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from .. import current_platform
+from ..api.pagination import paginate
 from ..errors import LmsError
 from ..models import JobFailure, Project, Role, Track, User
-from ..services import content, users
+from ..services import content, notifications, users
 from ..services.auth import invalid_field
 from ..services.operations import plugin_overview
 from ..services.permissions import Action
@@ -22,6 +23,22 @@ from .trainer import requires
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 50
+
+
+def _paged(query: Select) -> dict:
+    """The ``?page=`` of ``query`` for a list page: its ``rows``, ``page``, ``pages`` and
+    ``total`` (the ``pager`` macro of _macros.html takes them)."""
+    found = paginate(current_platform().db.session, query,
+                     max(1, request.args.get("page", 1, type=int)), PAGE_SIZE)
+    return {"rows": found["items"], "page": found["page"], "total": found["total"],
+            "pages": max(1, -(-found["total"] // PAGE_SIZE))}
+
+
+def _choice(name: str, choices) -> str:
+    """A filter from the query string; one not among ``choices`` is dropped (""), so a
+    hand-edited URL still lists something sensible."""
+    value = request.args.get(name, "")
+    return value if value in choices else ""
 
 
 @bp.get("/")
@@ -38,19 +55,14 @@ def index():
 def users_list():
     session = current_platform().db.session
     search = request.args.get("q", "").strip()[:200]
-    role = request.args.get("role", "")
-    role = role if role in {r.value for r in Role} else ""
-    page = max(1, request.args.get("page", 1, type=int))
+    role = _choice("role", {r.value for r in Role})
     query = users.users_query(web_user(), role=role or None, search=search or None)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     trainers = list(session.scalars(
         select(User).where(User.role == Role.TRAINER).order_by(User.name)
     ))
     return render_template(
-        "admin/users.html", rows=rows, trainers=trainers, search=search, role=role, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), total=total, roles=[r.value for r in Role],
-        me=web_user(),
+        "admin/users.html", trainers=trainers, search=search, role=role,
+        roles=[r.value for r in Role], me=web_user(), **_paged(query),
     )
 
 
@@ -183,6 +195,22 @@ def jobs():
         select(JobFailure).order_by(JobFailure.id.desc()).limit(PAGE_SIZE)
     ))
     return render_template("admin/jobs.html", failures=failures)
+
+
+@bp.get("/notifications")
+@requires(Action.VIEW_OPERATIONS)
+def notification_deliveries():
+    lms = current_platform()
+    channels = lms.notification_channels.names()
+    kinds = notifications.delivery_kinds(lms)
+    shown = {"status": _choice("status", notifications.DELIVERY_STATUSES),
+             "channel": _choice("channel", channels), "kind": _choice("kind", kinds)}
+    query = notifications.deliveries_query(
+        web_user(), **{name: value or None for name, value in shown.items()})
+    return render_template(
+        "admin/notifications.html", shown=shown, statuses=notifications.DELIVERY_STATUSES,
+        channels=channels, kinds=kinds, **_paged(query),
+    )
 
 
 @bp.get("/themes")

@@ -245,6 +245,7 @@ def dashboard():
         charts=_charts(session, user, bank_stats, now),
         recommendations=recommendations.for_learner(lms, session, user, now,
                                                     progress=progress),
+        show_provenance=learning.is_staff(user),
     )
 
 

@@ -98,10 +98,12 @@ class AdaptiveRecommender(Recommender):
             gap = max(s["revise_mastery_below"] - (m.p_mastery if m else 1.0),
                       s["revise_quiz_below"] - (right / asked if asked else 1.0))
             leaf = names[facet_id].rsplit("/", 1)[-1]
+            summary = (f"Struggling facet: {right} of {asked} right in recent quizzes" if low_quiz
+                       else f"Struggling facet: estimated mastery {_pct(m.p_mastery)}")
             out.append(Recommendation(
                 RecommendationKind.REVISE_FACET, f"facet:{facet_id}", f"Revise {leaf}",
                 min(1.0, 0.7 + gap), f"Revise {names[facet_id]}: " + "; ".join(reasons) + ".",
-                facts, url=f"/review/{banks[facet_id]}"))
+                facts, url=f"/review/{banks[facet_id]}", summary=summary))
         return out
 
     def _advanced(self, session, user, request, since) -> list[Recommendation]:
@@ -118,7 +120,8 @@ class AdaptiveRecommender(Recommender):
                 f"{project.number}'s prerequisites teach (skill ≥ "
                 f"{unlock.evidence.get('threshold')} of 10).",
                 {"diagnostic": unlock.diagnostic_id, **unlock.evidence},
-                url=f"/projects/{project.id}"))
+                url=f"/projects/{project.id}", summary="Opened by your placement diagnostic",
+                project_id=project.id))
         quizzes = evidence.recent_quizzes(session, user.id, since)
         if len(quizzes) < 2:
             return out
@@ -141,7 +144,9 @@ class AdaptiveRecommender(Recommender):
                 f"{s['advanced_quiz_above'] * 100:.0f} %): you are ready for the next project.",
                 {"recent_quizzes": len(quizzes), "quiz_average": round(average, 1),
                  "track": progress.track.code, "project": ahead.project.number},
-                url=f"/projects/{ahead.project.id}"))
+                url=f"/projects/{ahead.project.id}",
+                summary=f"Quizzes averaging {average:.0f} %: ready for more",
+                project_id=ahead.project.id))
         return out
 
     def _quizzes(self, session, user, weak_facets: set[int]) -> list[Recommendation]:
@@ -170,5 +175,7 @@ class AdaptiveRecommender(Recommender):
             out.append(Recommendation(
                 RecommendationKind.QUIZ, f"quiz:{quiz.id}", f"Take {quiz.title}",
                 0.65 if facet else 0.4, reason,
-                {"quiz": quiz.id, "practises_weak_facet": facet}, url=f"/quizzes/{quiz.id}"))
+                {"quiz": quiz.id, "practises_weak_facet": facet}, url=f"/quizzes/{quiz.id}",
+                summary=(f"Practises {facet.rsplit('/', 1)[-1]}, which you are revising"
+                         if facet else "A quiz you have not taken yet")))
         return out

@@ -195,6 +195,26 @@ def test_automatic_unlock(app_factory, lms, learner):
     assert page.count("Unlocked automatically: Placement diagnostic: python") == 2
 
 
+def test_an_unlock_locked_again_is_no_longer_recommended(app_factory, lms, learner, make_user):
+    automatic = app_factory({"plugins": {"adaptive": {"unlock": "automatic"}}})
+    api = ApiClient(automatic, learner)
+    answer_all(api, api.post("/api/v1/adaptive/diagnostics", json={"track": "TT"}).json, True)
+    session = lms.db.session
+    projects = {p.number: p for p in learning.get_track(session, "TT").projects}
+
+    def advanced() -> set[str]:
+        return {r["target"] for r in api.get("/api/v1/recommendations/me").json["items"]
+                if r["kind"] == "advanced_project"}
+
+    assert advanced() == {f"project:{projects[2].id}", f"project:{projects[3].id}"}
+    learning.revoke_waiver(session, make_user("admin"), learner, projects[3])
+    assert project_statuses(lms, learner)[3] == "locked"
+    # The unlock's record stays approved: the lock, not the plugin's memory, decides.
+    assert session.scalar(select(Unlock.status).where(
+        Unlock.project_id == projects[3].id)) == "approved"
+    assert advanced() == {f"project:{projects[2].id}"}
+
+
 def test_ingest_and_mastery_are_incremental(app, lms, learner):
     now = utcnow()
     with app.app_context():
@@ -237,6 +257,10 @@ def test_quiz_answers_are_ingested_once(app, lms, learner, make_user):
     assert revise and revise[0]["provider"] == "adaptive"
     assert "you got 0 of 2 questions on it right (0 %, below 60 %)" in revise[0]["reason"]
     assert revise[0]["evidence"]["recent_quiz_questions"] == 2
+    # The dashboard's short reason, without the provider and its score.
+    dashboard = web_as(app, learner).get("/dashboard").text
+    assert "Struggling facet: 0 of 2 right in recent quizzes" in dashboard
+    assert "Suggested by adaptive" not in dashboard
 
 
 def test_refit_jobs_fit_only_what_has_new_data(app, lms, learner, make_user):

@@ -56,5 +56,6 @@ def unsubscribe(args):
 @blp.response(200, page_of(DeliverySchema))
 @auth_required
 def deliveries(args, page, page_size):
-    query = notifications.deliveries_query(current_user(), args.get("status"))
+    """The delivery log, newest first, filtered by status, channel and kind (each optional)."""
+    query = notifications.deliveries_query(current_user(), **args)
     return paginate(current_platform().db.session, query, page, page_size)

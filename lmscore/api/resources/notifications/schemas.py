@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from ....services.notifications import MODES
+from ....services.notifications import DELIVERY_STATUSES, MODES
 from ..schemas import Integer
 
 
@@ -32,7 +32,11 @@ class UnsubscribedSchema(Schema):
 
 
 class DeliveryArgs(Schema):
-    status = fields.String(validate=validate.OneOf(["pending", "sent", "failed"]))
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+    channel = fields.String(validate=validate.Length(min=1, max=64),
+                            metadata={"description": "channel name, e.g. email"})
+    kind = fields.String(validate=validate.Length(min=1, max=64),
+                         metadata={"description": "notification kind, or digest"})
 
 
 class DeliverySchema(Schema):
