@@ -18,6 +18,7 @@ from lmscore.capabilities import (
     Answer,
     GradableItem,
     Sandbox,
+    SandboxError,
     SandboxLimits,
     SandboxResult,
 )
@@ -25,6 +26,7 @@ from lmscore.capabilities.content import ItemSpec
 from lmscore.errors import StartupError
 from lmscore.services import code_grading, content
 from lmscore.services.banks import item_problem
+from lmscore.testing.clients import ApiClient
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
                                  reason="bubblewrap is installed by scripts/test.sh")
@@ -332,7 +334,110 @@ def test_code_quiz_answer_is_graded_in_a_job_then_the_quiz_result_is_announced(
         f"/attempts/{attempt['id']}/result").get_data(as_text=True)
     code_part = page.split("Question 2")[1]
     assert "1 of 2 tests passed" in code_part and "Right answer" not in code_part
+    # The code as written, line by line (Markdown would reflow it).
+    assert ('<pre class="code"><code>a, b = map(int, input().split())\n'
+            'print(abs(a) + abs(b))\n</code></pre>') in code_part
     assert '<tr class="test-failed">' in code_part and "<code>negative</code>" in code_part
+
+
+class SandboxWithAMoment(PlainSandbox):
+    """``PlainSandbox`` that does ``meanwhile()`` once during its first run: what the
+    learner does while a grading job's code runs."""
+
+    name = "with_a_moment"
+
+    def __init__(self, meanwhile):
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def run(self, request):
+        if self.runs == 0:
+            self.meanwhile()
+        return super().run(request)
+
+
+@pytest.mark.parametrize("meanwhile, score", [
+    ("submits", 1.0),           # the job grades the answer the attempt was finished with
+    ("saves again", 3.0),       # its grade is for an answer that is no longer there
+])
+def test_a_grade_that_finishes_after_the_learner_moved_on_is_written_once(
+        app_factory, make_user, meanwhile, score):
+    from lmscore.db import utcnow
+    from lmscore.services import quizzes
+
+    def learner_acts():
+        session = lms.db.session
+        if meanwhile == "saves again":
+            quizzes.save_answer(lms, session, student, attempt["id"], code["id"],
+                                quizzes.AnswerInput(text=READ_AND_ADD.format("a + b")),
+                                utcnow())
+        quizzes.submit(lms, session, student, attempt["id"], utcnow())
+
+    sandbox = SandboxWithAMoment(learner_acts)
+
+    class Provides:
+        @hookimpl
+        def lms_register_sandboxes(self, lms):
+            return [sandbox]
+
+    app = app_factory(config={"code_grading": {"sandbox": sandbox.name}},
+                      plugins={"sandbox_with_a_moment": Provides()})
+    lms = app.extensions["lmscore"]
+    staff, student = ApiClient(app, make_user("trainer")), make_user("student")
+    quiz = staff.post("/api/v1/quizzes", json={
+        "title": "Code", "feedback_timing": "immediate", "questions": [
+            {"type": "code", "prompt": "Sum.", "answer": SUM_CASES, "points": 3}]}).json
+    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    learner = ApiClient(app, student)
+    attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    code = attempt["questions"][0]
+    learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{code['id']}",
+                json={"text": READ_AND_ADD.format("abs(a) + abs(b)")})  # 1 of 3 points
+
+    with app.app_context():
+        lms.jobs.drain()
+        result = learner.get(f"/api/v1/attempts/{attempt['id']}").json
+        assert result["status"] == "submitted"
+        assert (result["questions"][0]["score"], result["score"]) == (score, score)
+        assert announced(lms) == 1
+
+
+class BrokenSandbox(PlainSandbox):
+    name = "broken"
+
+    def run(self, request):
+        raise SandboxError("the engine is down")
+
+
+def test_a_code_answer_the_sandbox_could_not_run_goes_to_a_trainer_as_code(
+        app_factory, make_user):
+    class Provides:
+        @hookimpl
+        def lms_register_sandboxes(self, lms):
+            return [BrokenSandbox()]
+
+    app = app_factory(config={"code_grading": {"sandbox": "broken"}},
+                      plugins={"broken_sandbox": Provides()})
+    trainer, student = make_user("trainer"), make_user("student")
+    staff = ApiClient(app, trainer)
+    quiz = staff.post("/api/v1/quizzes", json={"title": "Code", "questions": [
+        {"type": "code", "prompt": "Add.", "answer": ADD_TESTS, "points": 3}]}).json
+    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    learner = ApiClient(app, student)
+    attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    answer = "def __init__(x):\n    # not a heading\n    return x < 2\n"
+    learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{attempt['questions'][0]['id']}",
+                json={"text": answer})
+    learner.post(f"/api/v1/attempts/{attempt['id']}/submit")
+    with app.app_context():
+        app.extensions["lmscore"].jobs.drain()
+
+    page = lms_web_client(app, trainer).get(
+        f"/trainer/quizzes/{quiz['id']}/grading").get_data(as_text=True)
+    assert ('<pre class="code"><code>def __init__(x):\n    # not a heading\n'
+            '    return x &lt; 2\n</code></pre>') in page
+    assert ('<summary>The tests</summary><pre class="code"><code>from solution import add\n'
+            '\ndef test_small():') in page
 
 
 def announced(lms) -> int:

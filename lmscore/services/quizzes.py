@@ -628,24 +628,39 @@ def _emit_submitted(session: Session, attempt: QuizAttempt) -> None:
     ))
 
 
+#: What grading writes on an answer.
+_GRADING = ("score", "feedback", "grading_details", "needs_manual_review")
+
+
+def _attempt_with_questions(session: Session, attempt_id: int, *,
+                            lock: bool = False) -> QuizAttempt | None:
+    query = (select(QuizAttempt).where(QuizAttempt.id == attempt_id)
+             .options(selectinload(QuizAttempt.questions)))
+    return session.scalar(query.with_for_update() if lock else query)
+
+
 def grade_code_answers(lms: Platform, attempt_id: int, question_id: int | None = None) -> int:
     """Job: grade the answers left for the background (code run in a sandbox) of a finished
-    attempt, or one answer of an attempt in progress (immediate feedback); then total a
-    finished attempt and emit ``quiz_submitted``. The sandbox runs outside any database
-    transaction. Returns how many answers were graded."""
+    attempt, or one answer of an attempt in progress (immediate feedback). The code runs
+    outside any database transaction; the grades are then written under the attempt's row
+    lock, each only to an answer still waiting for it: a newer save of that answer, or
+    another run grading it (the learner submitted meanwhile), may have come first. Whoever
+    writes the last waiting answer of a finished attempt totals it and emits
+    ``quiz_submitted``, so the result is announced once. Returns how many grades were
+    written."""
     session = lms.db.session
-    attempt = session.scalar(select(QuizAttempt).where(QuizAttempt.id == attempt_id)
-                             .options(selectinload(QuizAttempt.questions)))
+    attempt = _attempt_with_questions(session, attempt_id)
     if attempt is None:
         return 0
-    finished = attempt.status in FINISHED
-    if question_id is not None and finished:
+    if question_id is not None and attempt.status in FINISHED:
         return 0  # the attempt's own job grades its final answers
     waiting = [q for q in attempt.questions
                if (question_id is None or q.id == question_id)
                and q.saved_at is not None and q.score is None]
     session.commit()  # no transaction (and, on SQLite, no write lock) while code runs
+    grades = {}
     for question in waiting:
+        answered_at = question.saved_at
         try:
             _grade_question(lms, question, in_background=True)
         except SandboxError as exc:
@@ -653,12 +668,25 @@ def grade_code_answers(lms: Platform, attempt_id: int, question_id: int | None =
             question.score, question.needs_manual_review = 0.0, True
             question.feedback = ("Automatic testing is not available right now; a trainer "
                                  "will grade this answer.")
-    if finished and waiting:
+        grades[question.id] = (answered_at, {name: getattr(question, name) for name in _GRADING})
+    session.rollback()  # what the code run changed in memory; written below, under the lock
+    if not grades:
+        return 0
+    attempt = _attempt_with_questions(session, attempt_id, lock=True)
+    written = 0
+    for question in attempt.questions:
+        answered_at, grade = grades.get(question.id, (None, None))
+        if grade is not None and question.score is None and question.saved_at == answered_at:
+            for name, value in grade.items():
+                setattr(question, name, value)
+            written += 1
+    if written and attempt.status in FINISHED \
+            and all(q.score is not None for q in attempt.questions):
         quiz = session.get(Quiz, attempt.quiz_id)
         _total(attempt, quiz.pass_mark if quiz else 50.0)
         _emit_submitted(session, attempt)
     session.commit()
-    return len(waiting)
+    return written
 
 
 def submit(lms: Platform, session: Session, user: User, attempt_id: int,
