@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import secrets
 import signal
@@ -257,7 +258,11 @@ def config_show() -> None:
     effective = settings.as_dict()
     secret_paths = set(settings.secret_paths)
     for plugin_id in lms.plugins.enabled:
-        effective["plugins"][plugin_id] = lms.plugin_config(plugin_id)
+        plugin_settings = lms.plugin_config(plugin_id)
+        # A schema may load into a dataclass: show (and mask) it field by field, not its repr.
+        if dataclasses.is_dataclass(plugin_settings):
+            plugin_settings = dataclasses.asdict(plugin_settings)
+        effective["plugins"][plugin_id] = plugin_settings
         schema = lms.plugins.config_schema(plugin_id)
         if schema is not None:
             secret_paths |= {f"plugins.{plugin_id}.{name}" for name, f in schema.fields.items()
@@ -530,8 +535,8 @@ def demo_group() -> None:
 @demo_group.command("load")
 @with_appcontext
 def demo_load() -> None:
-    """Sync the content sources, create the demo accounts (idempotent), enrol the demo
-    learner in every track, and print how to sign in."""
+    """Sync the content sources, create the demo accounts, enrol the demo learner in every
+    track, publish demo quizzes (each once), and print how to sign in."""
     from .services import demo
 
     lms = platform()

@@ -2,9 +2,10 @@
 
 import json
 import textwrap
+from dataclasses import dataclass
 
 import pytest
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_load
 
 from lmscore import hookimpl
 from lmscore.cli import cli
@@ -107,6 +108,37 @@ def test_config_show_masks_secrets(app_factory, monkeypatch):
     }
     for value in ("smtp-password-value", "url-password", "sk_live_value"):
         assert value not in result.output
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    api_key: str
+    endpoint: str
+
+
+class DataclassKeySchema(KeySchema):
+    @post_load
+    def make(self, data, **_):
+        return KeySettings(**data)
+
+
+class DataclassKeyPlugin:
+    @hookimpl
+    def lms_config_schema(self):
+        return DataclassKeySchema
+
+
+def test_config_show_masks_secrets_of_settings_loaded_into_a_dataclass(app_factory):
+    app = app_factory(
+        config={"plugins": {"keyed": {"api_key": "sk_live_value",
+                                      "endpoint": "https://x.example"}}},
+        plugins={"keyed": DataclassKeyPlugin()},
+    )
+    result = app.test_cli_runner().invoke(cli, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output.partition("\n")[2])
+    assert shown["plugins"]["keyed"] == {"api_key": SECRET_MASK, "endpoint": "https://x.example"}
+    assert "sk_live_value" not in result.output
 
 
 def test_config_error_is_a_message_not_a_traceback(tmp_path, monkeypatch):

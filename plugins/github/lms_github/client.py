@@ -78,19 +78,30 @@ def rate_limit_wait(status: int, headers: Any, message: str, now: datetime) -> d
 
 
 class GitHubApi:
-    """REST calls with one user's token, against ``api_url`` (GitHub or GHES's /api/v3)."""
+    """REST calls against ``api_url`` (GitHub or GHES's /api/v3), with one user's token or,
+    from ``as_oauth_app``, as the OAuth app itself."""
 
-    def __init__(self, api_url: str, token: str, *, timeout_s: float = 10,
+    def __init__(self, api_url: str, token: str | None, *, timeout_s: float = 10,
                  http: requests.Session | None = None):
         self.api_url = api_url.rstrip("/")
         self.timeout_s = timeout_s
         self.http = http or requests.Session()
         self.http.headers.update({
             "Accept": "application/vnd.github+json",
-            "Authorization": f"Bearer {token}",
             "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": USER_AGENT,
         })
+        if token is not None:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def as_oauth_app(cls, api_url: str, client_id: str, client_secret: str, *,
+                     timeout_s: float = 10) -> GitHubApi:
+        """The ``/applications/{client_id}/…`` endpoints take the app's own credentials:
+        HTTP Basic with the client ID and secret."""
+        api = cls(api_url, None, timeout_s=timeout_s)
+        api.http.auth = (client_id, client_secret)
+        return api
 
     def call(self, method: str, path: str, json: dict[str, Any] | None = None,
              ok: tuple[int, ...] = (200, 201)) -> Response:
@@ -131,6 +142,12 @@ class GitHubApi:
             "owner": owner, "name": name, "private": private, "description": description,
             "include_all_branches": False,
         }, ok=(201,))
+
+    def revoke(self, client_id: str, token: str) -> Response:
+        """Invalidate one access token of the OAuth app ``client_id`` (call ``as_oauth_app``).
+        204 when revoked; GitHub answers 404 or 422 for a token it no longer knows."""
+        return self.call("DELETE", f"/applications/{client_id}/token",
+                         json={"access_token": token}, ok=(204,))
 
 
 def already_exists(error: GitHubError) -> bool:

@@ -8,7 +8,7 @@ from flask import render_template
 from markupsafe import Markup
 
 from lmscore import hookimpl
-from lmscore.jobs import JobSpec
+from lmscore.jobs import JobSpec, PeriodicJob
 from lmscore.services.permissions import Action, can
 from lmscore.web.navigation import NavItem
 
@@ -26,7 +26,18 @@ def lms_config_schema():
 def lms_register_actors():
     # Rate-limit waits are retries too (with GitHub's own delay): allow plenty of them.
     return [JobSpec(service.CONNECT_JOB, service.connect, max_retries=8),
-            JobSpec(service.CREATE_REPOSITORY_JOB, service.create_repository, max_retries=12)]
+            JobSpec(service.CREATE_REPOSITORY_JOB, service.create_repository, max_retries=12),
+            JobSpec(service.REVOKE_TOKEN_JOB, service.revoke_token, max_retries=8),
+            # No retries: the next periodic run picks up where this one stopped.
+            JobSpec(service.RESEAL_TOKENS_JOB, service.reseal_tokens, max_retries=0)]
+
+
+@hookimpl
+def lms_register_periodic_jobs(lms):
+    """Only while a key rotation is under way: without old keys there is nothing to re-seal."""
+    if not service.settings(lms).old_token_keys:
+        return None
+    return [PeriodicJob(service.RESEAL_TOKENS_JOB, every_s=service.RESEAL_EVERY_S)]
 
 
 @hookimpl

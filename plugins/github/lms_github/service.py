@@ -1,6 +1,6 @@
 """Linking GitHub accounts and creating learners' repositories. Flask-free: the web pages, the
 API and the jobs call these. Every GitHub call happens in a job (``connect``,
-``create_repository``); requests only record intent and enqueue."""
+``create_repository``, ``revoke_token``); requests only record intent and enqueue."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import dramatiq
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 PLUGIN_ID = "github"
 CONNECT_JOB = "github.connect"
 CREATE_REPOSITORY_JOB = "github.create_repository"
+REVOKE_TOKEN_JOB = "github.revoke_token"
+RESEAL_TOKENS_JOB = "github.reseal_tokens"
+#: While ``old_token_keys`` is set, how often tokens still sealed with an old key are re-sealed.
+RESEAL_EVERY_S = 15 * 60
+RESEAL_BATCH = 500
 CALLBACK_PATH = "/github/callback"
 T = TypeVar("T")
 
@@ -65,21 +70,18 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 # -- the token at rest ---------------------------------------------------------------------------
 # One Fernet token per account holds either the one-time OAuth code (until the job exchanges it)
 # or the access token; the prefix says which, so a retried job never re-spends a used code.
-
-
-def _fernet(lms: Platform) -> Fernet:
-    return Fernet(settings(lms).token_key.encode())
+# Sealed with token_key; opened with it or any of old_token_keys (key rotation).
 
 
 def _seal(lms: Platform, kind: str, value: str) -> str:
-    return _fernet(lms).encrypt(f"{kind}:{value}".encode()).decode()
+    return settings(lms).token_fernet.encrypt(f"{kind}:{value}".encode()).decode()
 
 
-def _unseal(lms: Platform, account: GithubAccount) -> tuple[str, str]:
+def _unseal(lms: Platform, sealed: str | None) -> tuple[str, str]:
     try:
-        kind, _, value = _fernet(lms).decrypt(
-            (account.secret_encrypted or "").encode()).decode().partition(":")
-    except InvalidToken:  # the key changed: the stored token cannot be read any more
+        kind, _, value = settings(lms).token_fernet.decrypt(
+            (sealed or "").encode()).decode().partition(":")
+    except InvalidToken:  # sealed with a key no longer configured: it cannot be read any more
         return "", ""
     return kind, value
 
@@ -138,13 +140,97 @@ def finish_link(lms: Platform, session: Session, user: User, *, expected_state: 
 
 
 def disconnect(session: Session, user: User) -> None:
-    """Forget the link and its token (repositories stay on GitHub and keep their webhooks).
-    Idempotent. Commits."""
+    """Forget the link at once (repositories stay on GitHub and keep their webhooks); the
+    ``revoke_token`` job then invalidates its token on GitHub. Idempotent. Commits."""
     require(user, Action.OWN_PROFILE)
     account = account_of(session, user.id)
-    if account is not None:
-        session.delete(account)
+    if account is None:
+        return
+    if account.secret_encrypted is not None:  # a broken link has dropped its token already
+        # Sealed: job arguments sit in the broker (Redis) until a worker takes them.
+        events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=user.id,
+                                sealed_token=account.secret_encrypted)
+    session.delete(account)
+    session.commit()
+
+
+def revoke_token(lms: Platform, user_id: int, sealed_token: str) -> None:
+    """Job: invalidate a disconnected link's token on GitHub, as the OAuth app. GitHub being
+    unreachable or failing (5xx) retries the job; any refusal is only logged: the learner is
+    already disconnected here, and can still revoke the app on GitHub themselves."""
+    s = settings(lms)
+    if not s.can_link:
+        log.warning("GitHub token of user %s not revoked: the OAuth app is no longer "
+                    "configured", user_id)
+        return
+    kind, token = _unseal(lms, sealed_token)
+    if kind == "code":
+        return  # disconnected before the code was exchanged: no token exists on GitHub
+    if kind != "token":
+        log.warning("GitHub token of user %s not revoked: it is sealed with a key that is "
+                    "neither token_key nor in old_token_keys", user_id)
+        return
+    app = GitHubApi.as_oauth_app(s.api_url, s.client_id, s.client_secret,
+                                 timeout_s=s.timeout_s)
+    try:
+        app.revoke(s.client_id, token)
+    except RateLimited as exc:
+        raise _defer(exc.retry_at) from exc
+    except GitHubError as exc:
+        if exc.status in (404, 422):
+            log.info("GitHub token of user %s was already revoked", user_id)
+        elif exc.status == 0 or exc.status >= 500:
+            raise  # retried with backoff; the job system logs and records the last failure
+        else:
+            log.warning("GitHub refused to revoke the token of user %s (%s): it stays valid "
+                        "until the learner revokes the app on GitHub", user_id, exc)
+        return
+    log.info("GitHub token of user %s revoked", user_id)
+
+
+def _opens(fernet: Fernet, sealed: str) -> bool:
+    try:
+        fernet.decrypt(sealed.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def reseal_tokens(lms: Platform) -> None:
+    """Job (periodic while ``old_token_keys`` is set): re-seal with ``token_key`` every stored
+    secret still sealed with an old key, so the old keys can be removed afterwards."""
+    s = settings(lms)
+    if not s.old_token_keys:
+        return
+    current, every_key = Fernet(s.token_key.encode()), s.token_fernet
+    session = lms.db.session
+    resealed = unreadable = 0
+    last_id = 0
+    while batch := session.execute(
+            select(GithubAccount.id, GithubAccount.secret_encrypted)
+            .where(GithubAccount.id > last_id, GithubAccount.secret_encrypted.is_not(None))
+            .order_by(GithubAccount.id).limit(RESEAL_BATCH)).all():
+        for account_id, sealed in batch:
+            if _opens(current, sealed):
+                continue
+            try:
+                fresh = every_key.rotate(sealed.encode()).decode()
+            except InvalidToken:
+                unreadable += 1
+                continue
+            # Only where it is unchanged: a connect job may have just sealed a new token.
+            resealed += session.execute(
+                update(GithubAccount)
+                .where(GithubAccount.id == account_id, GithubAccount.secret_encrypted == sealed)
+                .values(secret_encrypted=fresh)
+                .execution_options(synchronize_session=False)).rowcount
         session.commit()
+        last_id = batch[-1].id
+    log.info("GitHub token key rotation: %d token(s) re-sealed with token_key", resealed)
+    if unreadable:
+        log.warning("GitHub token key rotation: %d token(s) are sealed with a key that is "
+                    "neither token_key nor in old_token_keys; those learners must reconnect",
+                    unreadable)
 
 
 def _break(account: GithubAccount, problem: str) -> None:
@@ -192,7 +278,7 @@ def connect(lms: Platform, account_id: int) -> None:
     account = session.get(GithubAccount, account_id)
     if account is None or account.status != AccountStatus.CONNECTING:
         return
-    kind, value = _unseal(lms, account)
+    kind, value = _unseal(lms, account.secret_encrypted)
     if kind == "code":
         try:
             token = oauth_app(lms).exchange(value)
@@ -316,7 +402,7 @@ def create_repository(lms: Platform, repository_id: int) -> None:
     if repository is None or repository.status != RepositoryStatus.PENDING:
         return
     account = account_of(session, repository.user_id)
-    kind, token = _unseal(lms, account) if account is not None else ("", "")
+    kind, token = _unseal(lms, account.secret_encrypted) if account is not None else ("", "")
     if account is None or account.status != AccountStatus.ACTIVE or kind != "token":
         _fail(session, repository, "Your GitHub account is not connected: connect it, then "
                                    "start the project again.")

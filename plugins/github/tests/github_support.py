@@ -2,17 +2,23 @@
 
 - ``FakeGitHub``: a small GitHub on 127.0.0.1 (a real HTTP server in a thread) speaking the
   endpoints the plugin uses, with GitHub's status codes, headers and error bodies: the OAuth
-  authorize redirect and token exchange, ``GET /user``, ``GET /repos/{o}/{r}`` and
+  authorize redirect and token exchange, ``GET /user``, ``GET /repos/{o}/{r}``,
   ``POST /repos/{o}/{r}/generate`` (201; 422 when the name exists; 404 for an unknown
-  template; 401 for a bad token; 403/429 when a rate limit is spent).
+  template; 401 for a bad token; 403/429 when a rate limit is spent) and the OAuth app's
+  ``DELETE /applications/{client_id}/token`` (HTTP Basic with the app's credentials; 204 and
+  the token stops working; 404 for a token it does not know; 401 for wrong credentials);
+  ``unavailable(n)`` makes the next n API calls answer 502.
 - ``webhook_example(event, action)``: a real payload from the npm package
   ``@octokit/webhooks-examples`` (installed by scripts/npm-fixtures.sh).
 - ``sign(secret, body)``: the ``X-Hub-Signature-256`` GitHub would send;
-- the settings and helpers the tests share (``plugin_settings``, ``follow_authorisation``).
+- the settings and helpers the tests share (``plugin_settings``, ``follow_authorisation``,
+  ``account``, ``token_works``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 import hmac
@@ -32,6 +38,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from cryptography.fernet import Fernet
+from lms_github.models import GithubAccount
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN_KEY = Fernet.generate_key().decode()
@@ -60,6 +68,19 @@ def follow_authorisation(web, github: FakeGitHub) -> Any:
     assert approved.status_code == 302
     assert approved.headers["Location"].startswith(BASE_URL + "/github/callback?")
     return web.get(approved.headers["Location"].removeprefix(BASE_URL))
+
+
+def account(lms, user) -> GithubAccount | None:
+    """The learner's link as stored now."""
+    lms.db.session.expire_all()
+    return lms.db.session.scalar(select(GithubAccount).where(GithubAccount.user_id == user.id))
+
+
+def token_works(github: FakeGitHub, token: str) -> bool:
+    """Whether GitHub still accepts ``token`` (``GET /user``)."""
+    response = requests.get(github.api_url + "/user", timeout=5,
+                            headers={"Authorization": f"Bearer {token}"})
+    return response.status_code != 401
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -127,6 +148,7 @@ class FakeGitHub:
         self._codes: dict[str, tuple[FakeUser, str]] = {}  # code → (user, redirect_uri)
         self.tokens: dict[str, FakeUser] = {}
         self._limited_until: dict[str, tuple[float, str]] = {}  # token → (until, kind)
+        self._outages = 0  # API calls still to answer 502
         self._ids = itertools.count(5000)
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"github": self})
@@ -152,6 +174,10 @@ class FakeGitHub:
 
     def revoke_all(self) -> None:
         self.tokens.clear()
+
+    def unavailable(self, calls: int) -> None:
+        """The next ``calls`` API requests answer 502, as GitHub does when it fails."""
+        self._outages = calls
 
     def rate_limit(self, token: str, seconds: float, kind: str = "primary") -> None:
         """Spend ``token``'s limit for ``seconds``: a primary limit answers 403 with
@@ -208,6 +234,32 @@ class FakeGitHub:
                              "error_uri": OAUTH_ERRORS_DOCS + "#redirect-uri-mismatch"}
         return 200, {}, {"access_token": self.issue_token(user), "token_type": "bearer",
                          "scope": user.scopes}
+
+    def delete_app_token(self, client_id: str, authorization: str,
+                         body: Any) -> tuple[int, dict[str, str], Any]:
+        """``DELETE /applications/{client_id}/token``: the OAuth app revokes one of its
+        tokens."""
+        docs = DOCS + "/apps/oauth-applications#delete-an-app-token"
+        scheme, _, encoded = authorization.partition(" ")
+        try:
+            credentials = (base64.b64decode(encoded, validate=True).decode()
+                           if scheme.lower() == "basic" else "")
+        except (binascii.Error, UnicodeDecodeError):
+            credentials = ""
+        if credentials != f"{self.client_id}:{self.client_secret}":
+            return 401, {}, {"message": "Bad credentials" if credentials else
+                             "Requires authentication", "documentation_url": docs,
+                             "status": "401"}
+        if client_id != self.client_id:
+            return 404, {}, {"message": "Not Found", "documentation_url": docs, "status": "404"}
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            return 422, {}, {"message": "Invalid request.\n\n\"access_token\" wasn't supplied.",
+                             "documentation_url": docs, "status": "422"}
+        if self.tokens.pop(token, None) is None:
+            return 404, {}, {"message": "Not Found", "documentation_url": docs, "status": "404"}
+        self._limited_until.pop(token, None)
+        return 204, {}, b""
 
     def api(self, method: str, path: str, token: str | None,
             body: Any) -> tuple[int, dict[str, str], Any]:
@@ -307,6 +359,13 @@ class _Handler(BaseHTTPRequestHandler):
             path = parts.path[len(github.api_prefix):]
             body = json.loads(raw) if raw else None
             github.requests.append(Request(method, path, time.time(), headers, body))
+            if github._outages:
+                github._outages -= 1
+                return self._respond(502, {}, {"message": "Server Error"})
+            app_token = re.fullmatch(r"/applications/([^/]+)/token", path)
+            if app_token and method == "DELETE":
+                return self._respond(*github.delete_app_token(
+                    app_token[1], headers.get("authorization", ""), body))
             scheme, _, token = headers.get("authorization", "").partition(" ")
             token = token if scheme.lower() in ("bearer", "token") else None
             return self._respond(*github.api(method, path, token, body))
@@ -316,6 +375,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         self._handle("POST")
+
+    def do_DELETE(self):  # noqa: N802
+        self._handle("DELETE")
 
     def log_message(self, *args):
         pass

@@ -1,5 +1,6 @@
 """Connecting GitHub: the authorization-code flow with a session-bound, single-use state, the
-token encrypted at rest, disconnecting, and a 401 marking the link broken."""
+token encrypted at rest, and a 401 marking the link broken. (Disconnecting:
+test_github_disconnect.py; key rotation: test_github_token_keys.py.)"""
 
 from __future__ import annotations
 
@@ -8,17 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from github_support import BASE_URL, TOKEN_KEY, follow_authorisation
-from lms_github.models import GithubAccount
-from sqlalchemy import select
+from github_support import BASE_URL, TOKEN_KEY, account, follow_authorisation
 
 from lmscore.errors import ConfigError, StartupError
 from lmscore.testing.plugin import DEFAULT_PASSWORD
-
-
-def account(lms, user) -> GithubAccount | None:
-    lms.db.session.expire_all()
-    return lms.db.session.scalar(select(GithubAccount).where(GithubAccount.user_id == user.id))
 
 
 def test_connect_end_to_end(signed_in, github, jobs, lms, learner):
@@ -127,15 +121,6 @@ def test_unconfigured_site_says_so(app_factory, make_user):
     assert "GitHub is not set up on this site yet." in web.get("/profile").get_data(as_text=True)
     web.submit("/profile", {}, action="/github/connect")
     assert "ask an administrator" in web.get("/profile").get_data(as_text=True)
-
-
-def test_disconnect_on_the_web_and_by_api(connected, lms, learner, api_client):
-    assert account(lms, learner).status == "active"
-    connected.submit("/profile", {}, action="/github/disconnect")
-    assert account(lms, learner) is None
-    api = api_client(learner)
-    assert api.get("/api/v1/github/account").json["status"] == "not_connected"
-    assert api.delete("/api/v1/github/account").status_code == 204  # idempotent
 
 
 def test_api_shows_the_link(connected, api_client, learner):
