@@ -130,6 +130,10 @@ def finish_link(lms: Platform, session: Session, user: User, *, expected_state: 
         raise _invalid("code", "GitHub sent no authorisation code; connect again.")
     account = account_of(session, user.id) or GithubAccount(user_id=user.id)
     session.add(account)
+    if account.secret_encrypted is not None:
+        # Linked again: the token this replaces is revoked as a disconnected link's is.
+        events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=user.id,
+                                sealed_token=account.secret_encrypted)
     account.status = AccountStatus.CONNECTING.value
     account.secret_encrypted = _seal(lms, "code", code)
     account.problem = None

@@ -143,3 +143,13 @@ def test_disconnecting_before_the_code_is_exchanged_calls_nothing(signed_in, git
     assert account(lms, learner) is None
     assert github.calls("POST", "/login/oauth/access_token") == []
     assert github.calls("DELETE", REVOKE_PATH) == []
+
+
+def test_linking_again_revokes_the_token_it_replaces(connected, github, jobs, lms, learner):
+    [old] = github.tokens
+    follow_authorisation(connected, github)
+    jobs.drain()
+    [new] = github.tokens
+    assert new != old and token_works(github, new) and not token_works(github, old)
+    assert account(lms, learner).status == "active"
+    assert len(github.calls("DELETE", REVOKE_PATH)) == 1
