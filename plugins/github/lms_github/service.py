@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from lmscore.db import utcnow
 from lmscore.errors import Conflict, LmsError, NotFound, ValidationFailed
@@ -290,8 +291,17 @@ def connect(lms: Platform, account_id: int) -> None:
             _break(account, f"GitHub refused the authorisation ({exc}). Connect again.")
             session.commit()
             return
-        account.secret_encrypted = _seal(lms, "token", token["access_token"])
-        session.commit()  # the code is spent: a retry must not exchange it again
+        user_id, sealed = account.user_id, _seal(lms, "token", token["access_token"])
+        account.secret_encrypted = sealed
+        try:
+            session.commit()  # the code is spent: a retry must not exchange it again
+        except StaleDataError:
+            # Disconnected while the code was exchanged: nothing keeps this token, so it goes.
+            session.rollback()
+            events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=user_id,
+                                    sealed_token=sealed)
+            session.commit()
+            return
         kind, value = "token", token["access_token"]
     if kind != "token":
         _break(account, "The stored authorisation could not be read. Connect again.")

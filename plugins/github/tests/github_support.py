@@ -29,6 +29,7 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,6 +144,8 @@ class FakeGitHub:
     templates: set[str] = field(default_factory=set)
     repositories: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    #: Called while a code is exchanged for a token: what the learner does meanwhile.
+    during_exchange: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._codes: dict[str, tuple[FakeUser, str]] = {}  # code → (user, redirect_uri)
@@ -227,6 +230,8 @@ class FakeGitHub:
                              "error_description": "The code passed is incorrect or expired.",
                              "error_uri": OAUTH_ERRORS_DOCS + "#bad-verification-code"}
         user, redirect_uri = entry
+        if self.during_exchange is not None:
+            self.during_exchange()
         if form.get("redirect_uri") and form["redirect_uri"] != redirect_uri:
             return 200, {}, {"error": "redirect_uri_mismatch",
                              "error_description": "The redirect_uri MUST match the registered "

@@ -153,3 +153,19 @@ def test_linking_again_revokes_the_token_it_replaces(connected, github, jobs, lm
     assert new != old and token_works(github, new) and not token_works(github, old)
     assert account(lms, learner).status == "active"
     assert len(github.calls("DELETE", REVOKE_PATH)) == 1
+
+
+def test_a_token_exchanged_after_the_learner_disconnected_is_revoked(
+        signed_in, github, jobs, lms, learner, api_client):
+    api = api_client(learner)
+
+    def learner_disconnects():
+        assert api.delete("/api/v1/github/account").status_code == 204
+
+    github.during_exchange = learner_disconnects
+    follow_authorisation(signed_in, github)
+    jobs.drain()  # connect: the code becomes a token no link keeps; then its revoke
+    # Only the token is checked: the tests' single shared transaction undoes the disconnect
+    # when the connect job rolls back, which separate connections would not.
+    assert github.tokens == {}
+    assert len(github.calls("DELETE", REVOKE_PATH)) == 1
