@@ -236,6 +236,8 @@ def test_profile_edit_validates_the_time_zone(web, make_user):
     bad = web.submit("/profile", {"name": "New Name", "timezone": "Mars/Olympus"})
     assert bad.status_code == 422
     assert "Unknown time zone" in bad.get_data(as_text=True)
+    # The form shows what was typed, to correct it, not the stored values.
+    assert 'value="Mars/Olympus"' in bad.text and 'value="New Name"' in bad.text
     good = web.submit("/profile", {"name": "New Name", "timezone": "Europe/Brussels"})
     assert good.status_code == 302
     assert "New Name" in web.get("/profile").get_data(as_text=True)

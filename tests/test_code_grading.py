@@ -340,6 +340,44 @@ def test_code_quiz_answer_is_graded_in_a_job_then_the_quiz_result_is_announced(
     assert '<tr class="test-failed">' in code_part and "<code>negative</code>" in code_part
 
 
+def test_a_quiz_waiting_for_its_code_tests_has_no_verdict_yet(app_factory, make_user):
+    """Not "not passed, 0 / 3" while the code runs: no score, no verdict, a page that
+    refreshes itself until the job has graded the answer."""
+
+    class Provides:
+        @hookimpl
+        def lms_register_sandboxes(self, lms):
+            return [PlainSandbox()]
+
+    app = app_factory(config={"code_grading": {"sandbox": "plain"}},
+                      plugins={"plain_sandbox": Provides()})
+    student = make_user("student")
+    staff, learner = ApiClient(app, make_user("trainer")), ApiClient(app, student)
+    quiz = staff.post("/api/v1/quizzes", json={"title": "Code", "questions": [
+        {"type": "code", "prompt": "Sum.", "answer": SUM_CASES, "points": 3}]}).json
+    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{attempt['questions'][0]['id']}",
+                json={"text": READ_AND_ADD.format("a + b")})
+
+    submitted = learner.post(f"/api/v1/attempts/{attempt['id']}/submit").json
+    assert (submitted["score"], submitted["percent"], submitted["passed"]) == (None, None, None)
+    web = lms_web_client(app, student)
+    page = web.get(f"/attempts/{attempt['id']}/result").get_data(as_text=True)
+    assert "code being tested" in page and "not passed" not in page
+    assert '<meta http-equiv="refresh"' in page
+    assert "not passed" not in web.get(f"/quizzes/{quiz['id']}").get_data(as_text=True)
+
+    with app.app_context():
+        app.extensions["lmscore"].jobs.drain()
+    result = learner.get(f"/api/v1/attempts/{attempt['id']}").json
+    assert (result["score"], result["percent"], result["passed"]) == (3.0, 100.0, True)
+    page = web.get(f"/attempts/{attempt['id']}/result").get_data(as_text=True)
+    assert "passed" in page and '<meta http-equiv="refresh"' not in page
+    # A phone scrolls the wide test table in its box, not the whole page.
+    assert '<div class="table-wrap">\n  <table class="test-results">' in page
+
+
 class SandboxWithAMoment(PlainSandbox):
     """``PlainSandbox`` that does ``meanwhile()`` once during its first run: what the
     learner does while a grading job's code runs."""

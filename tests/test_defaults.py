@@ -128,7 +128,7 @@ def grade(item, *selected):
 def test_choice_single_is_all_or_nothing():
     assert grade(SINGLE, "B").score == 1.0 and grade(SINGLE, "B").feedback == "Correct."
     wrong = grade(SINGLE, "C")
-    assert wrong.score == 0.0 and "B" in wrong.feedback
+    assert wrong.score == 0.0 and wrong.feedback == "Incorrect. The right option: “4”."
     assert grade(SINGLE).score == 0.0  # nothing chosen
 
 
@@ -153,7 +153,14 @@ def test_choice_multi_explicit_fractions():
     assert grade(item, "A", "B").score == 1.0
     assert grade(item, "A", "C").score == 0.0
     partly = grade(item, "B")
-    assert "Partly correct" in partly.feedback and "A, B" in partly.feedback
+    assert partly.feedback == "Partly correct. The right options: “a”; “b”."
+
+
+def test_choice_feedback_names_options_by_their_text_not_their_hidden_keys():
+    # Learners see options unlettered and maybe shuffled: "option B" would point nowhere.
+    wrong = grade(MULTI, "B")
+    assert wrong.feedback == "Incorrect. The right options: “2”; “4”."
+    assert "A" not in wrong.feedback and "C" not in wrong.feedback
 
 
 @pytest.mark.parametrize("item", [SINGLE, MULTI])

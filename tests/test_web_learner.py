@@ -123,6 +123,18 @@ def test_repository_url_is_checked(learner, web, lms):
     assert 'aria-invalid="true"' in bad.text
 
 
+def test_a_saved_draft_link_is_in_the_form_again(learner, web, lms):
+    web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
+    first = project_ids(web)[0]
+    repo = ids(lms, Deliverable, project_id=first, key="repo")[0]
+    saved = web.submit(f"/projects/{first}", {"url": "https://git.example/lea/thing",
+                                              "action": "draft"},
+                       action=f"/deliverables/{repo}/submit")
+    assert saved.status_code == 302
+    html = web.get(f"/projects/{first}").text
+    assert 'type="url" inputmode="url" value="https://git.example/lea/thing"' in html
+
+
 def test_forms_need_csrf(learner, web):
     response = web.post("/tracks/TT/enrol")
     assert response.status_code == 400 and "Form expired" in response.text

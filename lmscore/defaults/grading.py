@@ -40,7 +40,9 @@ class ChoiceGrader(Grader):
             raise ValueError(f"no option {', '.join(map(repr, unknown))} in this question")
         selected = set(answer.selected)
         fractions = option_fractions(item)
-        right = sorted(k for k, f in fractions.items() if f > 0)
+        # Named by their text: learners never see the keys, and options may be shuffled.
+        right = [item.options.get(k, k) for k in sorted(k for k, f in fractions.items() if f > 0)]
+        named = "; ".join(f"“{text}”" for text in right)
         if item.type == "mcq_single":
             if len(selected) > 1:
                 raise ValueError("choose exactly one option")
@@ -51,11 +53,9 @@ class ChoiceGrader(Grader):
         if score >= 1.0:
             feedback = "Correct."
         elif score > 0:
-            feedback = f"Partly correct. The right options: {', '.join(right)}."
+            feedback = f"Partly correct. The right options: {named}."
         else:
-            feedback = f"Incorrect. The right option{'s' if len(right) > 1 else ''}: " + ", ".join(
-                right
-            ) + "."
+            feedback = f"Incorrect. The right option{'s' if len(right) > 1 else ''}: {named}."
         return GradeResult(score=score, max_score=1.0, feedback=feedback)
 
 

@@ -592,10 +592,14 @@ def _grade_question(lms: Platform, question: AttemptQuestion, *,
 
 
 def _total(attempt: QuizAttempt, pass_mark: float) -> None:
-    attempt.score = round(sum(q.score or 0.0 for q in attempt.questions), 4)
     attempt.max_score = round(sum(q.points for q in attempt.questions), 4)
-    attempt.percent = round(100 * attempt.score / attempt.max_score, 2) if attempt.max_score else 0
     attempt.pending_review = any(q.needs_manual_review for q in attempt.questions)
+    if any(q.score is None for q in attempt.questions):
+        # Code still being tested (GRADE_CODE_JOB totals it): no score or verdict to give yet.
+        attempt.score = attempt.percent = attempt.passed = None
+        return
+    attempt.score = round(sum(q.score for q in attempt.questions), 4)
+    attempt.percent = round(100 * attempt.score / attempt.max_score, 2) if attempt.max_score else 0
     attempt.passed = attempt.percent >= pass_mark
 
 

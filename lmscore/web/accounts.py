@@ -105,7 +105,9 @@ def profile():
             users.update_user(lms.db.session, actor=user, target=user, changes=changes)
         except LmsError as exc:
             lms.db.session.rollback()
-            return _page("accounts/profile.html", _form_errors(exc), exc.status, user=user)
+            # What was typed comes back, not the stored values the error is not about.
+            return _page("accounts/profile.html", _form_errors(exc), exc.status, user=user,
+                         form=changes)
         flash("Profile saved.", "success")
         return redirect(url_for("accounts.profile"))
     return _page("accounts/profile.html", user=user)

@@ -273,6 +273,8 @@ def result(attempt_id: int):
     questions = quiz_views.attempt_questions(attempt, quiz, user)
     return render_template(
         "quizzes/result.html", attempt=attempt, quiz=quiz, questions=questions,
+        # No verdict yet on a finished attempt: its code is being tested (the page refreshes).
+        testing=attempt.status in quizzes.FINISHED and attempt.passed is None,
         # answer_text reads only ``options``, which a presented question has too.
         answers={q["id"]: answer_text(SimpleNamespace(options=q["options"]), q["answer"])
                  # A code question's "answer" is its instructor tests: never shown as text.
