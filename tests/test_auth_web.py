@@ -80,7 +80,8 @@ def test_a_protected_page_sends_to_sign_in_and_back(web, make_user):
     response = web.get("/profile")
     assert response.status_code == 302
     login_url = response.headers["Location"]
-    assert login_url.startswith("/login?next=")
+    assert login_url == "/login?next=/profile"
+    assert web.get("/quizzes?page=2").headers["Location"] == "/login?next=/quizzes?page%3D2"
     back = web.submit(login_url, {"email": user.email, "password": DEFAULT_PASSWORD,
                                   "next": "/profile"})
     assert back.headers["Location"] == "/profile"

@@ -313,6 +313,10 @@ def test_code_quiz_answer_is_graded_in_a_job_then_the_quiz_result_is_announced(
                         json={"text": READ_AND_ADD.format("abs(a) + abs(b)")})
     assert saved.status_code == 200
 
+    code_page = lms_web_client(app, student).get(
+        f"/attempts/{attempt['id']}?q=2").get_data(as_text=True)
+    assert 'class="code" spellcheck="false" autocapitalize="off"' in code_page
+
     submitted = learner.post(f"/api/v1/attempts/{attempt['id']}/submit").json
     waiting = next(q for q in submitted["questions"] if q["type"] == "code")
     assert waiting["score"] is None  # never graded during the request

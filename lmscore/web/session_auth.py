@@ -53,7 +53,9 @@ def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if web_user() is None:
-            return redirect(url_for("accounts.login", next=request.full_path))
+            # full_path ends in a bare "?" when there is no query string.
+            back = request.full_path if request.query_string else request.path
+            return redirect(url_for("accounts.login", next=back))
         return view(*args, **kwargs)
 
     return wrapper
