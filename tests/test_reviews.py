@@ -228,11 +228,14 @@ def test_struggling_facets_are_listed_for_learner_and_trainer(
     assert [f["facet"] for f in stats["struggling"]] == ["sql/querying/select/filtering"]
 
     web.sign_in(learner_user.email, DEFAULT_PASSWORD)
-    assert "Needs practice" in web.get("/dashboard").get_data(as_text=True)
+    facet = ('<span title="sql/querying/select/filtering">Filtering</span> '
+             '<small class="meta">(sql › querying › select)</small>')
+    dashboard = web.get("/dashboard").get_data(as_text=True)
+    assert "Needs practice" in dashboard and facet in dashboard
     web.post("/logout", data={"csrf_token": web.csrf_token("/dashboard")})
     web.sign_in(trainer.email, DEFAULT_PASSWORD)
     page = web.get("/trainer/learners").get_data(as_text=True)
-    assert "Struggling with" in page and "sql/querying/select/filtering" in page
+    assert "Struggling with" in page and facet in page
 
 
 def test_scheduler_rebuild_replays_the_review_log(app, lms, learner):
@@ -403,6 +406,7 @@ def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
     assert due == {"2026-03-01": 2, "2026-03-08": 1, "2026-03-09": 1}
     assert stats["forecast"][0]["date"] == "2026-03-01" and len(stats["forecast"]) == 30
     # (0.25 + 1 + 1 + 0 + 0.25) mastered of 8 items, after 7 reviews.
-    assert stats["facets"] == [{"facet": "sql/querying/select/filtering", "items": 8,
-                                "reviews": 7, "mastery": 0.3125, "struggling": True}]
+    assert stats["facets"] == [{"facet": "sql/querying/select/filtering", "name": "Filtering",
+                                "items": 8, "reviews": 7, "mastery": 0.3125,
+                                "struggling": True}]
     assert stats["struggling"] == stats["facets"]

@@ -453,13 +453,13 @@ def _bank_figures(lms: Platform, session: Session, user: User, banks: list[Quest
         mine.new_today, mine.recalls, mine.recalled = new_today, recalls, recalled
     reviews = dict(session.execute(_facet_reviews_statement(), params).all())
     items = session.execute(_item_counts_statement(), params).all()
-    for bank_id, facet_id, path, total, seen in sorted(items, key=lambda row: row.path):
+    for bank_id, facet_id, path, name, total, seen in sorted(items, key=lambda row: row.path):
         mine = figures[bank_id]
         mine.unseen += total - seen
         mastery = round(mastered[bank_id, facet_id] / total, 4)
         count = reviews.get(facet_id, 0)
         mine.facets.append({
-            "facet": path, "items": total, "reviews": count, "mastery": mastery,
+            "facet": path, "name": name, "items": total, "reviews": count, "mastery": mastery,
             "struggling": mastery < settings.struggling_below
             and count >= settings.struggling_min_reviews,
         })
@@ -507,15 +507,17 @@ def _card_counts_statement():
 
 @functools.cache
 def _item_counts_statement():
-    """Per bank and facet (with its path): live items, and those the learner has a card for."""
+    """Per bank and facet (with its path and name): live items, and those the learner has a
+    card for."""
     return (
-        select(Item.bank_id, Item.facet_id, BankNode.path, func.count(), func.count(CardState.id))
+        select(Item.bank_id, Item.facet_id, BankNode.path, BankNode.name, func.count(),
+               func.count(CardState.id))
         .join(BankNode, BankNode.id == Item.facet_id)
         .outerjoin(CardState, (CardState.item_id == Item.id)
                    & (CardState.user_id == bindparam("user_id", type_=Integer)))
         .where(Item.bank_id.in_(bindparam("bank_ids", expanding=True)),
                Item.archived_at.is_(None))
-        .group_by(Item.bank_id, Item.facet_id, BankNode.path)
+        .group_by(Item.bank_id, Item.facet_id, BankNode.path, BankNode.name)
     )
 
 
