@@ -2,8 +2,9 @@
 trainer's builder, generation status, statistics and manual grading."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from test_web_pages import assert_no_inline_script
@@ -11,7 +12,7 @@ from test_web_pages import assert_no_inline_script
 from lmscore import hookimpl
 from lmscore.capabilities import GeneratedQuestion, QuizGenerator
 from lmscore.db import utcnow
-from lmscore.models import QuizAttempt
+from lmscore.models import QuizAttempt, User
 from lmscore.testing import ApiClient
 from lmscore.testing.plugin import DEFAULT_PASSWORD
 
@@ -130,8 +131,13 @@ def test_autosave_endpoint(web, lms, app, learner, staff, make_user):
     attempt_id = start(web, quiz["id"])
     ids = question_ids(lms, attempt_id)
     token = web.csrf_token(f"/attempts/{attempt_id}")
+    lms.db.session.get(User, learner.id).timezone = "Asia/Tokyo"
+    lms.db.session.commit()
     saved = put(web, attempt_id, ids["mcq_single"], {"selected": ["A"]}, token)
-    assert saved.status_code == 200 and saved.json["saved_at"] and saved.json["correct"] is None
+    assert saved.status_code == 200 and saved.json["correct"] is None
+    # The status line's time is the learner's, as on the page, not the browser's.
+    assert saved.json["saved_at_local"] == datetime.fromisoformat(
+        saved.json["saved_at"]).astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M:%S")
     again = put(web, attempt_id, ids["mcq_single"], {"selected": ["B"]}, token)
     assert again.status_code == 200
     assert lms.db.session.get(QuizAttempt, attempt_id).questions[0].selected == ["B"]

@@ -109,8 +109,7 @@
         });
       }
       return response.json().then(function (reply) {
-        var at = new Date(reply.saved_at);
-        say("Saved at " + pad(at.getHours()) + ":" + pad(at.getMinutes()) + ":" + pad(at.getSeconds()));
+        say("Saved at " + reply.saved_at_local);
         markAnswered(fieldset);
         showFeedback(fieldset, reply);
       });

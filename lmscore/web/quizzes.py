@@ -239,6 +239,9 @@ def autosave(attempt_id: int, question_id: int):
         current_platform().db.session.rollback()
         return _json_error(exc.status, exc.message)
     saved = quiz_views.saved_answer(question)
+    # The status line shows the time as the page does: in the learner's time zone, not the
+    # browser's.
+    saved["saved_at_local"] = localtime(saved["saved_at"], "%H:%M:%S")
     saved["saved_at"] = saved["saved_at"].isoformat()
     return jsonify(saved)
 
