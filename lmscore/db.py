@@ -28,6 +28,12 @@ NAMING = {
 #: clients are checked against it, so a bigger one is "not found", not a driver overflow.
 MAX_ID = 2**31 - 1
 
+
+def known_id(value: int | None) -> int:
+    """``value`` when it can be a row id, else 0, which no row has: a number typed into a form
+    beyond the column's range must find nothing, not make the driver overflow."""
+    return value if value is not None and 0 < value <= MAX_ID else 0
+
 #: A pooled connection idle longer than this is pinged before use; one used more recently is
 #: trusted (a ping per checkout is a round trip on every request). A server restart between
 #: two requests then fails at most one request per pooled connection, which SQLAlchemy answers

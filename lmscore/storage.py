@@ -37,7 +37,9 @@ class StoredFile:
 class FileStore:
     def __init__(self, settings: UploadsSettings):
         self.settings = settings
-        self.root = Path(settings.root)
+        # Absolute once, at start-up: a relative root means the working directory, while
+        # send_file would read a relative path against the application package.
+        self.root = Path(settings.root).absolute()
 
     def _invalid(self, message: str) -> ValidationFailed:
         return ValidationFailed(message, details={"fields": {"file": [message]}})

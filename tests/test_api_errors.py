@@ -138,3 +138,27 @@ def test_nothing_a_client_sends_gives_a_500(key, api_client, make_user):
         garbage = api_client(boss).open(method, url, data=b"\xff\xfe{",
                                         content_type="application/json")
         assert garbage.status_code < 500
+
+
+NUL = "a\u0000b"
+
+
+@pytest.mark.parametrize(("method", "url", "body", "field"), [
+    ("post", "/api/v1/quizzes", {"title": NUL}, "title"),
+    ("post", "/api/v1/quizzes", {"title": "Q", "questions": [
+        {"type": "short_answer", "prompt": NUL, "answer": ["x"]}]}, "questions"),
+    ("post", "/api/v1/quizzes", {"title": "Q", "draw": {"banks": [NUL], "count": 1}}, "draw"),
+    ("post", "/api/v1/quizzes/generate", {"title": "Q", "num_questions": 1, "track": NUL},
+     "track"),
+    ("get", f"/api/v1/quizzes?track={NUL}", None, "track"),
+    ("post", "/api/v1/payments/checkout", {"track": NUL}, "track"),
+    ("get", f"/api/v1/payments?track={NUL}", None, "track"),
+    ("post", "/api/v1/workspaces", {"track": NUL}, "track"),
+    ("get", f"/api/v1/reviews/next?bank={NUL}", None, "bank"),
+    ("get", f"/api/v1/admin/notifications/deliveries?channel={NUL}", None, "channel"),
+    ("patch", "/api/v1/tracks/NOPE", {"name": NUL}, "name"),
+])
+def test_a_nul_character_is_422_naming_the_field(api_as, method, url, body, field):
+    """PostgreSQL can neither store nor compare text with NUL: refused before any query."""
+    r = api_as("admin").open(method.upper(), url, json=body)
+    assert field in assert_envelope(r, 422, "validation_failed")["details"]["fields"]

@@ -9,6 +9,7 @@ from tracks_fixture import write_track
 
 from lmscore.models import Submission
 from lmscore.services import content
+from lmscore.testing.plugin import DEFAULT_PASSWORD
 
 
 @pytest.fixture
@@ -132,3 +133,26 @@ def test_replacing_a_draft_file_keeps_only_the_new_one(lms, setup, uploads):
     assert final.json["id"] == draft.json["id"] and final.json["status"] == "submitted"
     assert [p.read_bytes() for p in stored_files(uploads)] == [b"new"]
     assert me.get(f"/api/v1/submissions/{final.json['id']}/file").data == b"new"
+
+
+class TestRelativeUploadsRoot:
+    """``uploads.root = "instance/uploads"`` (the default) is relative to the working
+    directory: files are stored there and served from there, not from the package folder."""
+
+    @pytest.fixture
+    def uploads(self, tmp_path, monkeypatch) -> Path:
+        monkeypatch.chdir(tmp_path)
+        return Path("instance/uploads")
+
+    def test_an_upload_is_downloadable_by_api_and_web(self, app, setup, uploads, make_user):
+        me, deliverables = setup
+        r = upload(me, deliverables["notebook"], b"relative", "work.txt")
+        assert r.status_code == 201, r.json
+        assert [p.read_bytes() for p in stored_files(uploads)] == [b"relative"]
+
+        assert me.get(f"/api/v1/submissions/{r.json['id']}/file").data == b"relative"
+        trainer = make_user("trainer")
+        web = app.test_client()
+        web.sign_in(trainer.email, DEFAULT_PASSWORD)
+        page = web.get(f"/submissions/{r.json['id']}/file")
+        assert page.status_code == 200 and page.data == b"relative"

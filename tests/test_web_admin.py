@@ -61,18 +61,31 @@ def test_users_search_role_trainer_and_lock(admin, web, make_user, lms):
     assert "trainer is now Tia Trainer" in web.get(response.location).text
     web.submit(page, {"locked": "1"}, action=f"/admin/users/{student.id}/lock")
     assert "badge-locked" in web.get(page).text
-    web.submit(page, {"role": "trainer"}, action=f"/admin/users/{student.id}/role")
+    web.submit(page, {"new_role": "trainer"}, action=f"/admin/users/{student.id}/role")
     lms.db.session.expire_all()
     user = lms.db.session.get(User, student.id)
     assert user.role == "trainer" and user.locked_until is not None and user.trainer_id is None
 
 
+def test_role_change_from_a_list_filtered_by_role(admin, web, make_user, lms):
+    student = make_user("student", name="Sam Student")
+    page = "/admin/users?role=student"
+    form = web.get(page).text
+    assert '<input type="hidden" name="role" value="student">' in form
+    # What the browser posts: the list's filter (kept) and the chosen new role.
+    response = web.submit(page, {"role": "student", "new_role": "trainer"},
+                          action=f"/admin/users/{student.id}/role")
+    assert response.status_code == 302 and response.location.endswith("/admin/users?role=student")
+    lms.db.session.expire_all()
+    assert lms.db.session.get(User, student.id).role == "trainer"
+
+
 def test_service_errors_are_shown(admin, web, make_user):
     superadmin = make_user("superadmin")
-    response = web.submit("/admin/users", {"role": "student"},
+    response = web.submit("/admin/users", {"new_role": "student"},
                           action=f"/admin/users/{superadmin.id}/role", follow_redirects=True)
     assert "Only a superadmin" in response.text
-    bad = web.submit("/admin/users", {"role": "wizard"},
+    bad = web.submit("/admin/users", {"new_role": "wizard"},
                      action=f"/admin/users/{superadmin.id}/role", follow_redirects=True)
     assert "Unknown role" in bad.text
     assert web.post(f"/admin/users/{superadmin.id}/lock", data={"locked": "1"}).status_code == 400
@@ -109,6 +122,15 @@ def test_user_list_pages_keep_the_filters(admin, web, lms, app):
     second = web.get("/admin/users?role=trainer&page=2").get_data(as_text=True)
     assert "Page 2 of 2" in second and "role=trainer&amp;page=1" in second
     assert "Next</a>" not in second
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/users?page=99999999999999999999", "/admin/notifications?page=99999999999999999999",
+    "/admin/payments?page=99999999999999999999", "/admin/payments?user_id=99999999999999999999",
+    "/admin/payments/export.csv?user_id=99999999999999999999",
+])
+def test_numbers_beyond_the_database_in_list_filters_are_not_a_500(admin, web, path):
+    assert web.get(path).status_code == 200
 
 
 def add_delivery(lms, n, **fields):

@@ -279,3 +279,11 @@ def test_feedback_on_project_page(learner, web, lms, make_user, app):
     assert "Resubmit" in html
     dash = web.get("/dashboard").text
     assert "Recent feedback" in dash and "<em>chart</em>" in dash
+
+
+def test_a_card_id_beyond_the_database_is_not_found_not_a_500(learner, web):
+    web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
+    card = web.get("/review/TT").text
+    sent = web.submit("/review/TT", {**card_fields(card), "item_id": str(10**20),
+                                     "selected": "A"})
+    assert 400 <= sent.status_code < 500

@@ -210,6 +210,9 @@ def test_trainer_builds_edits_publishes_and_deletes(web, lms, trainer, make_user
     assert bad.status_code == 422 and "Enter a number." in bad.text
     more = web.submit("/trainer/quizzes/new", builder_form(action="rows"))
     assert more.status_code == 200 and 'name="q4-prompt"' in more.text
+    # A tampered row count reads at most a full quiz's rows, at once.
+    huge = web.submit("/trainer/quizzes/new", builder_form(action="rows", rows=str(10**12)))
+    assert huge.status_code == 200 and huge.text.count('name="q') < 2000
 
     created = web.submit("/trainer/quizzes/new", builder_form())
     assert created.status_code == 302
@@ -296,6 +299,8 @@ def test_statistics_and_manual_grading(web, lms, app, staff, trainer, make_user)
     action = f"/trainer/attempts/{attempt_id}/questions/{ids['theory']}/grade"
     too_high = teacher.submit(page, {"quiz_id": quiz["id"], "score": "5"}, action=action)
     assert too_high.status_code == 422 and "between 0 and 1" in too_high.text
+    tampered = teacher.submit(page, {"quiz_id": str(10**20), "score": "x"}, action=action)
+    assert tampered.status_code == 404  # the page to show the error on: no such quiz
     graded = teacher.submit(page, {"quiz_id": quiz["id"], "score": "1", "feedback": "Good."},
                             action=action)
     assert graded.status_code == 302 and "Nothing waits for grading" in teacher.get(page).text

@@ -84,3 +84,15 @@ def test_user_text_is_escaped(web, make_user):
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
 
+
+
+def test_a_nul_character_in_a_query_or_form_is_refused_naming_the_field(web, make_user):
+    """PostgreSQL cannot store or compare text with NUL: a page refuses it up front."""
+    admin = make_user("admin")
+    web.sign_in(admin.email, DEFAULT_PASSWORD)
+    listing = web.get("/admin/users?q=a%00b")
+    assert listing.status_code == 422 and "&#39;q&#39; contains a NUL character" in listing.text
+    form = web.submit("/admin/users", {"q": "", "new_role": "trainer\x00"},
+                      action=f"/admin/users/{admin.id}/role")
+    assert form.status_code == 422 and "new_role" in form.text
+    assert web.get("/admin/users?q=ab").status_code == 200

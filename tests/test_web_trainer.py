@@ -87,3 +87,10 @@ def test_assigned_learners_progress(setup, web):
 def test_learner_downloads_own_file_only(setup, web, make_user):
     *_, clients = setup
     assert clients["Mia Mine"].get("/submissions/999999/file").status_code == 404
+
+
+def test_quiz_forms_name_the_tracks(setup, web):
+    trainer, *_ = setup
+    web.sign_in(trainer.email, DEFAULT_PASSWORD)
+    for page in ("/trainer/quizzes/new", "/trainer/quizzes/generate"):
+        assert '<option value="TT">TT: Test Track TT</option>' in web.get(page).text, page

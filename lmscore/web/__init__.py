@@ -8,6 +8,7 @@ from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from .. import current_platform
+from ..errors import ValidationFailed
 from ..models import Role
 from ..services import notifications as notifications_service
 from ..services import workspaces as workspaces_service
@@ -33,6 +34,16 @@ def init_app(app: Flask, lms: Platform) -> None:
     def check_csrf():
         if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and not is_api_request():
             csrf.protect()
+
+    # PostgreSQL can neither store nor compare text holding NUL, and nobody types one into a
+    # form: refused here once for every page, not field by field (the API's schemas name it).
+    @app.before_request
+    def refuse_nul_characters():
+        if is_api_request():
+            return
+        for name, value in (*request.args.items(multi=True), *request.form.items(multi=True)):
+            if "\x00" in value:
+                raise ValidationFailed(f"The field {name!r} contains a NUL character.")
 
     # Before any request hook reads: page views read side by side on SQLite.
     @app.before_request

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from sqlalchemy import Select, func, select
 
 from .. import current_platform
-from ..api.pagination import paginate
+from ..api.pagination import MAX_PAGE, paginate
 from ..errors import LmsError
 from ..models import JobFailure, Project, Role, Track, User
 from ..services import content, notifications, users
@@ -25,11 +25,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
 
 
-def _paged(query: Select) -> dict:
+def paged(query: Select) -> dict:
     """The ``?page=`` of ``query`` for a list page: its ``rows``, ``page``, ``pages`` and
     ``total`` (the ``pager`` macro of _macros.html takes them)."""
-    found = paginate(current_platform().db.session, query,
-                     max(1, request.args.get("page", 1, type=int)), PAGE_SIZE)
+    page = min(max(1, request.args.get("page", 1, type=int)), MAX_PAGE)
+    found = paginate(current_platform().db.session, query, page, PAGE_SIZE)
     return {"rows": found["items"], "page": found["page"], "total": found["total"],
             "pages": max(1, -(-found["total"] // PAGE_SIZE))}
 
@@ -62,7 +62,7 @@ def users_list():
     ))
     return render_template(
         "admin/users.html", trainers=trainers, search=search, role=role,
-        roles=[r.value for r in Role], me=web_user(), **_paged(query),
+        roles=[r.value for r in Role], me=web_user(), **paged(query),
     )
 
 
@@ -89,7 +89,8 @@ def _change_user(user_id: int, change) -> None:
 @bp.post("/users/<int:user_id>/role")
 @requires(Action.EDIT_ANY_USER)
 def change_role(user_id: int):
-    role = request.form.get("role", "")
+    # Not "role": that is the list's filter, which travels with the form (see _back_to_users).
+    role = request.form.get("new_role", "")
 
     def change(lms, actor, target):
         if role not in {r.value for r in Role}:
@@ -209,7 +210,7 @@ def notification_deliveries():
         web_user(), **{name: value or None for name, value in shown.items()})
     return render_template(
         "admin/notifications.html", shown=shown, statuses=notifications.DELIVERY_STATUSES,
-        channels=channels, kinds=kinds, **_paged(query),
+        channels=channels, kinds=kinds, **paged(query),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from .. import current_platform, markdown
-from ..db import utcnow
+from ..db import known_id, utcnow
 from ..errors import LmsError, NotFound, PaymentRequired
 from ..models import (
     Deliverable,
@@ -323,7 +323,7 @@ def answer(bank_code: str):
         except ValueError:
             value = float("nan")  # refused below with the form's message
     data = reviews.ReviewInput(
-        item_id=form.get("item_id", type=int) or 0,
+        item_id=known_id(form.get("item_id", type=int)),
         client_attempt_id=form.get("client_attempt_id", "")[:64],
         rating=form.get("rating") or None, selected=tuple(form.getlist("selected")),
         text=form.get("text") if "text" in form else None, value=value,

@@ -17,20 +17,21 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .. import current_platform
 from ..capabilities import PaymentStatus
+from ..db import known_id
 from ..errors import LmsError
 from ..models import Track
 from ..services import payments
 from ..services.permissions import Action
+from .admin import paged
 from .session_auth import login_required, web_user
 from .trainer import requires
 
 bp = Blueprint("payments_pages", __name__)
 
-PAGE_SIZE = 50
 #: Statuses that may still change without anyone acting here: the page keeps polling.
 WAITING = {PaymentStatus.CREATED.value, PaymentStatus.REQUIRES_ACTION.value}
 POLL_SECONDS = 3
@@ -92,7 +93,7 @@ def _admin_filters() -> tuple[payments.PaymentFilters, dict[str, str]]:
     status = args.get("status", "")
     status = status if status in {s.value for s in PaymentStatus} else ""
     track = args.get("track", "").strip().upper()[:32]
-    user_id = args.get("user_id", type=int)
+    user_id = known_id(args.get("user_id", type=int)) or None
     since, until = _date(args.get("since", "")), _date(args.get("until", ""))
     shown = {"status": status, "track": track, "user_id": str(user_id or ""),
              "since": since.date().isoformat() if since else "",
@@ -115,15 +116,11 @@ def _date(text: str) -> datetime | None:
 def admin_list():
     session = current_platform().db.session
     filters, shown = _admin_filters()
-    page = max(1, request.args.get("page", 1, type=int))
-    query = payments.payments_query(web_user(), filters)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = list(session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     tracks = list(session.scalars(select(Track.code).order_by(Track.code)))
     return render_template(
-        "admin/payments.html", rows=rows, shown=shown, page=page, total=total or 0,
-        pages=max(1, -(-(total or 0) // PAGE_SIZE)), statuses=[s.value for s in PaymentStatus],
+        "admin/payments.html", shown=shown, statuses=[s.value for s in PaymentStatus],
         tracks=tracks, audit=payments.audit_entries(session, web_user(), limit=20),
+        **paged(payments.payments_query(web_user(), filters)),
     )
 
 
@@ -159,7 +156,7 @@ def admin_override():
     grant = request.form.get("action") == "grant"
     try:
         enrolment = payments.set_enrolment(
-            lms.db.session, web_user(), request.form.get("user_id", type=int) or 0,
+            lms.db.session, web_user(), known_id(request.form.get("user_id", type=int)),
             request.form.get("track", ""), grant=grant, reason=request.form.get("reason", ""))
     except LmsError as exc:
         lms.db.session.rollback()

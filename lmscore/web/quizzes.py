@@ -18,8 +18,13 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from marshmallow import ValidationError
 
 from .. import current_platform
-from ..api.resources.quizzes.schemas import AnswerSaveSchema, GenerateSchema, QuizCreateSchema
-from ..db import utcnow
+from ..api.resources.quizzes.schemas import (
+    MAX_QUESTIONS,
+    AnswerSaveSchema,
+    GenerateSchema,
+    QuizCreateSchema,
+)
+from ..db import known_id, utcnow
 from ..errors import Conflict, LmsError, NotFound, ValidationFailed
 from ..models import AttemptStatus, FeedbackTiming, GenerationStatus, Quiz, QuizStatus, Track
 from ..models.banks import ITEM_TYPES
@@ -384,7 +389,7 @@ def _posted_form() -> dict[str, Any]:
     form["shuffle_questions"] = "shuffle_questions" in f
     form["shuffle_options"] = "shuffle_options" in f
     rows = []
-    for n in range(f.get("rows", 0, type=int) or 0):
+    for n in range(min(f.get("rows", 0, type=int) or 0, MAX_QUESTIONS + EXTRA_ROWS)):
         p = f"q{n}-"
         if f"{p}remove" in f:
             continue
@@ -669,7 +674,7 @@ def grading(quiz_id: int):
 @requires(Action.REVIEW_SUBMISSIONS)
 def grade(attempt_id: int, question_id: int):
     lms, session = _lms_session()
-    quiz_id = request.form.get("quiz_id", 0, type=int)
+    quiz_id = known_id(request.form.get("quiz_id", type=int))
     field = f"score-{question_id}"
     try:
         score = float(request.form.get("score", ""))

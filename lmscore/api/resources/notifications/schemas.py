@@ -1,12 +1,12 @@
 from marshmallow import Schema, fields, validate
 
 from ....services.notifications import DELIVERY_STATUSES, MODES
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 
 class PreferenceSchema(Schema):
-    channel = fields.String(required=True, metadata={"description": "a per-user channel"})
-    kind = fields.String(required=True, metadata={"description": "notification kind"})
+    channel = Text(required=True, metadata={"description": "a per-user channel"})
+    kind = Text(required=True, metadata={"description": "notification kind"})
     mode = fields.String(required=True, validate=validate.OneOf(MODES))
     label = fields.String(dump_only=True)
     default = fields.String(dump_only=True)
@@ -22,7 +22,7 @@ class PreferencesUpdateSchema(Schema):
 
 
 class UnsubscribeArgs(Schema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    token = Text(required=True, validate=validate.Length(min=1, max=1000))
 
 
 class UnsubscribedSchema(Schema):
@@ -33,9 +33,9 @@ class UnsubscribedSchema(Schema):
 
 class DeliveryArgs(Schema):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
-    channel = fields.String(validate=validate.Length(min=1, max=64),
+    channel = Text(validate=validate.Length(min=1, max=64),
                             metadata={"description": "channel name, e.g. email"})
-    kind = fields.String(validate=validate.Length(min=1, max=64),
+    kind = Text(validate=validate.Length(min=1, max=64),
                          metadata={"description": "notification kind, or digest"})
 
 

@@ -1,13 +1,13 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ....capabilities import PaymentStatus
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 TRACK_CODE = validate.Length(min=1, max=32)
 
 
 class CheckoutSchema(Schema):
-    track = fields.String(required=True, validate=TRACK_CODE)
+    track = Text(required=True, validate=TRACK_CODE)
 
 
 class CheckoutResultSchema(Schema):
@@ -54,7 +54,7 @@ class PaymentSchema(Schema):
 
 class PaymentListArgs(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in PaymentStatus]))
-    track = fields.String(validate=TRACK_CODE)
+    track = Text(validate=TRACK_CODE)
     #: Admins only; a learner always sees their own.
     user_id = Integer(validate=validate.Range(min=1))
     since = fields.DateTime()
@@ -68,8 +68,8 @@ class PaymentListArgs(Schema):
 
 class EnrolmentOverrideSchema(Schema):
     user_id = Integer(required=True, validate=validate.Range(min=1))
-    track = fields.String(required=True, validate=TRACK_CODE)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    track = Text(required=True, validate=TRACK_CODE)
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
 
 
 class EnrolmentOverrideResultSchema(Schema):

@@ -3,33 +3,36 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ....db import MAX_ID
 from ....models import FeedbackTiming, QuizStatus
 from ....models.banks import ITEM_TYPES
-from ..schemas import Integer
+from ..schemas import Integer, Text
+
+#: The most questions (written, and bank items) one quiz holds.
+MAX_QUESTIONS = 200
 
 
 class QuestionInSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(ITEM_TYPES))
-    prompt = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
-    options = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=10)),
-                          values=fields.String(validate=validate.Length(min=1, max=2000)),
+    prompt = Text(required=True, validate=validate.Length(min=1, max=10_000))
+    options = fields.Dict(keys=Text(validate=validate.Length(min=1, max=10)),
+                          values=Text(validate=validate.Length(min=1, max=2000)),
                           load_default=dict)
     answer = fields.Raw(required=True)
-    explanation = fields.String(load_default="", validate=validate.Length(max=10_000))
+    explanation = Text(load_default="", validate=validate.Length(max=10_000))
     points = fields.Float(load_default=1.0, validate=validate.Range(min=0.01, max=100))
-    grader = fields.String(load_default=None, allow_none=True)
+    grader = Text(load_default=None, allow_none=True)
 
 
 class DrawSchema(Schema):
-    banks = fields.List(fields.String(validate=validate.Length(min=1, max=32)), required=True,
+    banks = fields.List(Text(validate=validate.Length(min=1, max=32)), required=True,
                         validate=validate.Length(min=1, max=20))
-    facets = fields.List(fields.String(validate=validate.Length(min=1, max=420)),
+    facets = fields.List(Text(validate=validate.Length(min=1, max=420)),
                          load_default=list)
     count = Integer(required=True, validate=validate.Range(min=1, max=200))
 
 
 class QuizSettingsSchema(Schema):
-    title = fields.String(validate=validate.Length(min=1, max=200))
-    description = fields.String(validate=validate.Length(max=20_000))
-    track = fields.String(allow_none=True, validate=validate.Length(min=1, max=16))
+    title = Text(validate=validate.Length(min=1, max=200))
+    description = Text(validate=validate.Length(max=20_000))
+    track = Text(allow_none=True, validate=validate.Length(min=1, max=16))
     time_limit_s = Integer(allow_none=True, validate=validate.Range(min=30, max=86_400))
     attempts_allowed = Integer(allow_none=True, validate=validate.Range(min=1, max=100))
     shuffle_questions = fields.Boolean()
@@ -39,13 +42,14 @@ class QuizSettingsSchema(Schema):
     available_from = fields.AwareDateTime(allow_none=True)
     available_until = fields.AwareDateTime(allow_none=True)
     draw = fields.Nested(DrawSchema, allow_none=True)
-    questions = fields.List(fields.Nested(QuestionInSchema), validate=validate.Length(max=200))
+    questions = fields.List(fields.Nested(QuestionInSchema),
+                            validate=validate.Length(max=MAX_QUESTIONS))
     item_ids = fields.List(Integer(validate=validate.Range(min=1, max=MAX_ID)),
-                           validate=validate.Length(max=200))
+                           validate=validate.Length(max=MAX_QUESTIONS))
 
 
 class QuizCreateSchema(QuizSettingsSchema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class QuizUpdateSchema(QuizSettingsSchema):
@@ -53,14 +57,14 @@ class QuizUpdateSchema(QuizSettingsSchema):
 
 
 class GenerateSchema(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    prompt = fields.String(load_default="", validate=validate.Length(max=5000))
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    prompt = Text(load_default="", validate=validate.Length(max=5000))
     num_questions = Integer(required=True, validate=validate.Range(min=1, max=1000))
-    generator = fields.String(load_default=None, allow_none=True)
+    generator = Text(load_default=None, allow_none=True)
     types = fields.List(fields.String(validate=validate.OneOf(["mcq_single", "mcq_multi"])),
                         load_default=lambda: ["mcq_single"], validate=validate.Length(min=1))
     difficulty = Integer(load_default=3, validate=validate.Range(min=1, max=5))
-    track = fields.String(load_default=None, allow_none=True)
+    track = Text(load_default=None, allow_none=True)
 
 
 class QuestionOutSchema(Schema):
@@ -154,9 +158,9 @@ class AttemptDetailSchema(AttemptSchema):
 
 
 class AnswerSaveSchema(Schema):
-    selected = fields.List(fields.String(validate=validate.Length(min=1, max=10)),
+    selected = fields.List(Text(validate=validate.Length(min=1, max=10)),
                            validate=validate.Length(max=10))
-    text = fields.String(validate=validate.Length(max=20_000))
+    text = Text(validate=validate.Length(max=20_000))
     value = fields.Float(allow_nan=False)
 
     @validates_schema
@@ -175,12 +179,12 @@ class SavedAnswerSchema(Schema):
 
 class ManualGradeSchema(Schema):
     score = fields.Float(required=True, validate=validate.Range(min=0, max=100))
-    feedback = fields.String(load_default="", validate=validate.Length(max=20_000))
+    feedback = Text(load_default="", validate=validate.Length(max=20_000))
 
 
 class QuizListArgs(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in QuizStatus]))
-    track = fields.String(validate=validate.Length(min=1, max=16))
+    track = Text(validate=validate.Length(min=1, max=16))
 
 
 class AttemptListArgs(Schema):

@@ -9,14 +9,14 @@ from ....db import utcnow
 from ....services import reviews
 from ...auth import accept_user, auth_required, claims_required, current_user
 from ...transactions import read_only
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 blp = Blueprint("reviews", __name__, url_prefix="/api/v1/reviews",
                 description="Spaced-repetition reviews")
 
 
 class NextArgs(Schema):
-    bank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    bank = Text(required=True, validate=validate.Length(min=1, max=32))
     limit = Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
@@ -29,7 +29,7 @@ class ReviewItemSchema(Schema):
     options = fields.Dict(keys=fields.String(), values=fields.String())
     difficulty = Integer()
     tags = fields.List(fields.String())
-    facet = fields.String(metadata={"description": "the facet's path, topic/subtopic/leaf/facet"})
+    facet = Text(metadata={"description": "the facet's path, topic/subtopic/leaf/facet"})
 
 
 class NextSchema(Schema):
@@ -51,11 +51,11 @@ def next_items_body(bank_code: str, rows) -> dict:
 
 class AnswerSchema(Schema):
     item_id = Integer(required=True, validate=validate.Range(min=1))
-    client_attempt_id = fields.String(required=True, validate=validate.Length(min=8, max=64))
+    client_attempt_id = Text(required=True, validate=validate.Length(min=8, max=64))
     rating = fields.String(validate=validate.OneOf(["again", "hard", "good", "easy"]))
-    selected = fields.List(fields.String(validate=validate.Length(max=10)),
+    selected = fields.List(Text(validate=validate.Length(max=10)),
                            validate=validate.Length(max=10))
-    text = fields.String(validate=validate.Length(max=10_000))
+    text = Text(validate=validate.Length(max=10_000))
     value = fields.Float(allow_nan=False)
     elapsed_ms = Integer(validate=validate.Range(min=0, max=86_400_000))
 
@@ -84,7 +84,7 @@ class PreviewArgs(Schema):
 
 
 class StatsArgs(Schema):
-    bank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    bank = Text(required=True, validate=validate.Length(min=1, max=32))
 
 
 @blp.get("/next")

@@ -2,13 +2,13 @@ from marshmallow import Schema, fields, validate
 
 from ....markdown import render
 from ....models import ReviewDecision, SubmissionStatus
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 
 class SubmissionCreateSchema(Schema):
     deliverable_id = Integer(required=True, validate=validate.Range(min=1))
-    text = fields.String(validate=validate.Length(max=200_000))
-    url = fields.String(validate=validate.Length(max=2000))
+    text = Text(validate=validate.Length(max=200_000))
+    url = Text(validate=validate.Length(max=2000))
     draft = fields.Boolean(load_default=False)
 
 
@@ -25,7 +25,7 @@ class ReviewSchema(Schema):
 class ReviewCreateSchema(Schema):
     decision = fields.String(required=True,
                              validate=validate.OneOf([d.value for d in ReviewDecision]))
-    feedback = fields.String(load_default="", validate=validate.Length(max=200_000))
+    feedback = Text(load_default="", validate=validate.Length(max=200_000))
     score = fields.Float(load_default=None, allow_none=True,
                          validate=validate.Range(min=0, max=100))
 

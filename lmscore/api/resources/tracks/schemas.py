@@ -3,7 +3,7 @@ from marshmallow.utils import get_value
 
 from ....markdown import render
 from ....models import DeliverableKind, ProjectType
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,99}$", error="Use lower-case letters, digits and -.")
 TITLE = validate.Length(min=1, max=200)
@@ -135,8 +135,8 @@ class TrackProgressSchema(Schema):
 
 
 class TrackUpdateSchema(Schema):
-    name = fields.String(validate=TITLE)
-    description = fields.String(validate=validate.Length(max=20_000))
+    name = Text(validate=TITLE)
+    description = Text(validate=validate.Length(max=20_000))
     duration_weeks = Integer(allow_none=True, validate=validate.Range(min=1, max=520))
     price_minor = Integer(validate=validate.Range(min=0, max=100_000_000))
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="e.g. EUR"))
@@ -147,7 +147,7 @@ class TrackCreateSchema(TrackUpdateSchema):
     code = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z][A-Za-z0-9]{1,15}$", error="2-16 letters and digits, starting with a letter."
     ))
-    name = fields.String(required=True, validate=TITLE)
+    name = Text(required=True, validate=TITLE)
 
     class Meta:
         exclude = ("archived",)
@@ -159,11 +159,11 @@ class AdminTrackSchema(TrackSchema):
 
 class ProjectUpdateSchema(Schema):
     number = Integer(validate=validate.Range(min=1, max=999))
-    title = fields.String(validate=TITLE)
+    title = Text(validate=TITLE)
     slug = fields.String(validate=SLUG)
     type = fields.String(validate=validate.OneOf([t.value for t in ProjectType]))
-    summary = fields.String(validate=validate.Length(max=20_000))
-    tech_stack = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+    summary = Text(validate=validate.Length(max=20_000))
+    tech_stack = fields.List(Text(validate=validate.Length(min=1, max=50)),
                              validate=validate.Length(max=30))
     prerequisites = fields.List(Integer(validate=validate.Range(min=1)),
                                 validate=validate.Length(max=50))
@@ -176,7 +176,7 @@ class ProjectUpdateSchema(Schema):
 
 class ProjectCreateSchema(ProjectUpdateSchema):
     number = Integer(required=True, validate=validate.Range(min=1, max=999))
-    title = fields.String(required=True, validate=TITLE)
+    title = Text(required=True, validate=TITLE)
 
     class Meta:
         exclude = ("archived",)
@@ -190,17 +190,17 @@ class AdminProjectSchema(ProjectSummarySchema):
 
 class StepUpdateSchema(Schema):
     number = Integer(validate=validate.Range(min=1, max=999))
-    title = fields.String(validate=TITLE)
+    title = Text(validate=TITLE)
     slug = fields.String(validate=SLUG)
-    body_markdown = fields.String(validate=LONG_TEXT)
+    body_markdown = Text(validate=LONG_TEXT)
     estimated_minutes = Integer(allow_none=True, validate=validate.Range(min=1, max=6000))
     archived = fields.Boolean()
 
 
 class StepCreateSchema(StepUpdateSchema):
     number = Integer(required=True, validate=validate.Range(min=1, max=999))
-    title = fields.String(required=True, validate=TITLE)
-    body_markdown = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
+    title = Text(required=True, validate=TITLE)
+    body_markdown = Text(required=True, validate=validate.Length(min=1, max=200_000))
 
     class Meta:
         exclude = ("archived",)
@@ -217,18 +217,18 @@ class AdminStepSchema(StepSchema):
 
 class DeliverableUpdateSchema(Schema):
     key = fields.String(validate=KEY)
-    title = fields.String(validate=TITLE)
+    title = Text(validate=TITLE)
     kind = fields.String(validate=KIND)
     required = fields.Boolean()
-    grader = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
-    description = fields.String(validate=validate.Length(max=20_000))
-    settings = fields.Dict(keys=fields.String())
+    grader = Text(allow_none=True, validate=validate.Length(min=1, max=64))
+    description = Text(validate=validate.Length(max=20_000))
+    settings = fields.Dict(keys=Text())
     archived = fields.Boolean()
 
 
 class DeliverableCreateSchema(DeliverableUpdateSchema):
     key = fields.String(required=True, validate=KEY)
-    title = fields.String(required=True, validate=TITLE)
+    title = Text(required=True, validate=TITLE)
     kind = fields.String(required=True, validate=KIND)
 
     class Meta:

@@ -1,11 +1,11 @@
 from marshmallow import Schema, fields, validate
 
 from ....capabilities.workspaces import WorkspaceStatus
-from ..schemas import Integer
+from ..schemas import Integer, Text
 
 
 class LaunchSchema(Schema):
-    track = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    track = Text(required=True, validate=validate.Length(min=1, max=16))
 
 
 class AdminListArgs(Schema):
