@@ -13,11 +13,12 @@ from ..db import MAX_ID, as_busy
 from ..errors import DatabaseBusy, LmsError
 from . import errors
 from .auth import auth_required, current_user
+from .resources.schemas import Integer, Text
 
 if TYPE_CHECKING:
     from ..platform import Platform
 
-__all__ = ["API_PREFIX", "auth_required", "current_user", "init_app"]
+__all__ = ["API_PREFIX", "Integer", "Text", "auth_required", "current_user", "init_app"]
 
 API_PREFIX = "/api/v1"
 

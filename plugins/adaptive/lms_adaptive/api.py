@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from lmscore import current_platform
-from lmscore.api import auth_required, current_user
+from lmscore.api import Text, auth_required, current_user
 from lmscore.capabilities import Answer
 from lmscore.db import utcnow
 from lmscore.models import Track
@@ -18,13 +18,13 @@ blp = Blueprint("adaptive", __name__, url_prefix="/api/v1/adaptive",
 
 
 class DiagnosticStartSchema(Schema):
-    track = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    track = Text(required=True, validate=validate.Length(min=1, max=16))
 
 
 class DiagnosticAnswerSchema(Schema):
-    selected = fields.List(fields.String(validate=validate.Length(max=10)),
+    selected = fields.List(Text(validate=validate.Length(max=10)),
                            validate=validate.Length(max=10))
-    text = fields.String(validate=validate.Length(max=10_000))
+    text = Text(validate=validate.Length(max=10_000))
     value = fields.Float(allow_nan=False)
 
 

@@ -137,6 +137,11 @@ def test_diagnostic_input_errors_and_access(app, lms, learner, make_user):
     assert api.post("/api/v1/adaptive/diagnostics", json={}).status_code == 422
     assert api.post("/api/v1/adaptive/diagnostics",
                     json={"track": "NOPE"}).status_code == 404
+    nul = api.post("/api/v1/adaptive/diagnostics", json={"track": "T\u0000T"})
+    assert nul.status_code == 422 and "track" in nul.json["error"]["details"]["fields"]
+    nul = api.post(f"/api/v1/adaptive/diagnostics/{started['id']}/answer",
+                   json={"text": "a\u0000b"})
+    assert nul.status_code == 422 and "text" in nul.json["error"]["details"]["fields"]
     other = ApiClient(app, make_user("student"))
     assert other.get(f"/api/v1/adaptive/diagnostics/{started['id']}").status_code == 404
     assert other.post("/api/v1/adaptive/diagnostics", json={"track": "TT"}).status_code == 403
