@@ -191,6 +191,10 @@ def test_random_draw_prefers_unseen_items(app, lms, staff, make_user, api_client
     )
     quiz = r.json
     staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
+    nothing = staff.post("/api/v1/quizzes", json={"title": "Draw nothing", "draw": {
+        "banks": ["TT"], "facets": ["no/such/facet"], "count": 4}})
+    assert nothing.status_code == 422 and "empty quiz" in nothing.json["error"]["message"]
+    assert "draw" in nothing.json["error"]["details"]["fields"]
     first = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     learner.post(f"/api/v1/attempts/{first['id']}/submit")
     second = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json

@@ -123,6 +123,9 @@ def _check_draw(session: Session, draw: dict[str, Any] | None) -> None:
     missing = sorted(set(banks) - known)
     if missing:
         raise _invalid("draw", f"Unknown bank {missing[0]!r}.")
+    if session.scalar(_drawable(draw).with_only_columns(Item.id).limit(1)) is None:
+        raise _invalid("draw", "No question in these banks matches the facets: learners "
+                               "would get an empty quiz.")
 
 
 def _check_window(data: dict[str, Any]) -> None:
@@ -349,17 +352,22 @@ def _emit_generated(session: Session, quiz: Quiz) -> None:
 # -- attempts ----------------------------------------------------------------------------------
 
 
-def _draw_items(session: Session, user: User, draw: dict[str, Any],
-                rng: random.Random) -> dict[int, str]:
-    """``count`` random items from the draw's banks (and facets), unseen ones first: their
-    ids (in the drawn order) and content hashes."""
+def _drawable(draw: dict[str, Any]):
+    """The live items a random draw picks from: its banks' (within its facets, if any)."""
     query = select(Item.id, Item.content_hash).join(
         QuestionBank, QuestionBank.id == Item.bank_id).where(
         QuestionBank.code.in_(draw["banks"]), Item.archived_at.is_(None))
     if draw.get("facets"):
         query = query.join(BankNode, BankNode.id == Item.facet_id).where(
             or_(*[BankNode.path.startswith(f) for f in draw["facets"]]))
-    candidates = list(session.execute(query))
+    return query
+
+
+def _draw_items(session: Session, user: User, draw: dict[str, Any],
+                rng: random.Random) -> dict[int, str]:
+    """``count`` random items from the draw's banks (and facets), unseen ones first: their
+    ids (in the drawn order) and content hashes."""
+    candidates = list(session.execute(_drawable(draw)))
     seen = set(session.scalars(union(
         select(QuizQuestion.item_id)
         .join(AttemptQuestion, AttemptQuestion.quiz_question_id == QuizQuestion.id)
