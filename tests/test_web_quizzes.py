@@ -327,3 +327,17 @@ def test_free_text_answers_wait_in_the_trainer_queue(app, lms, make_user, web):
     web.sign_in(trainer.email, DEFAULT_PASSWORD)
     page = web.get("/trainer/queue").get_data(as_text=True)
     assert "Quiz answers to grade" in page and "Essay" in page and learner.name in page
+
+
+def test_statistics_show_prompts_as_text_not_markdown(app, staff, trainer, make_user):
+    quiz = staff.post("/api/v1/quizzes", json={"title": "Markdown", "questions": [
+        {"type": "short_answer", "prompt": "What does **SQL** stand for? <b>x</b>",
+         "answer": ["structured query language"]}]}).json
+    staff.post(f"/api/v1/quizzes/{quiz['id']}/publish")
+    learner = ApiClient(app, make_user("student"))
+    attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
+    learner.post(f"/api/v1/attempts/{attempt['id']}/submit")
+    teacher = app.test_client()
+    teacher.sign_in(trainer.email, DEFAULT_PASSWORD)
+    page = teacher.get(f"/trainer/quizzes/{quiz['id']}/statistics").text
+    assert "What does SQL stand for? &lt;b&gt;x&lt;/b&gt;" in page and "**SQL**" not in page
