@@ -106,6 +106,30 @@ def test_hook_lms_register_static_folders(app_factory, tmp_path):
         assert url_for("static", filename="lms_demo/demo.js") == "/static/lms_demo/demo.js"
 
 
+class FormTargets:
+    def __init__(self, *origins):
+        self.origins = list(origins)
+
+    @hookimpl
+    def lms_form_action_origins(self, lms):
+        return self.origins
+
+
+def test_hook_lms_form_action_origins(app_factory):
+    # Browsers block a form whose redirect leaves for an origin form-action does not list.
+    web = app_factory(plugins={"demo": FormTargets("https://pay.example:8443")}).test_client()
+    policy = web.get("/").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://pay.example:8443;" in policy
+    assert "script-src 'self';" in policy  # nothing else widened
+
+
+@pytest.mark.parametrize("origin", ["https://pay.example; script-src *", "pay.example",
+                                    "https://pay.example/checkout"])
+def test_form_action_origins_must_be_origins(app_factory, origin):
+    with pytest.raises(StartupError, match=r"plugin 'demo': lms_form_action_origins returned"):
+        app_factory(plugins={"demo": FormTargets(origin)})
+
+
 class NavPlugin:
     @hookimpl
     def lms_nav_items(self, lms, user):

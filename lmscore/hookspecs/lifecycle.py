@@ -75,6 +75,17 @@ def lms_register_static_folders(lms: Platform) -> list[str] | None:
 
 
 @hookspec
+def lms_form_action_origins(lms: Platform) -> list[str] | None:
+    """Return origins (``https://host[:port]``) outside the site that a form may lead to.
+
+    Called once per app while it is built. A form whose view redirects off-site (a hosted
+    checkout, an OAuth authorisation page) needs its target's origin here: browsers apply the
+    Content-Security-Policy ``form-action`` (``'self'`` by default) to the redirects that follow
+    a form submission, and block them otherwise.
+    """
+
+
+@hookspec
 def lms_nav_items(lms: Platform, user: User | None) -> list[NavItem] | None:
     """Return navigation items to show to ``user`` (None when signed out).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import render_template
 from markupsafe import Markup
@@ -58,6 +59,12 @@ def lms_register_template_folders():
 @hookimpl
 def lms_alembic_version_locations():
     return [str(Path(__file__).parent / "migrations")]
+
+
+@hookimpl
+def lms_form_action_origins(lms):
+    """The connect form's view redirects to GitHub's authorisation page."""
+    return ["{0.scheme}://{0.netloc}".format(urlsplit(service.settings(lms).web_url))]
 
 
 @hookimpl

@@ -16,7 +16,11 @@ from lmscore.testing.plugin import DEFAULT_PASSWORD
 
 
 def test_connect_end_to_end(signed_in, github, jobs, lms, learner):
+    # Browsers follow the form's redirect only to an origin its page's form-action allows.
+    profile = signed_in.get("/profile")
+    assert f"form-action 'self' {github.url};" in profile.headers["Content-Security-Policy"]
     response = signed_in.submit("/profile", {}, action="/github/connect")
+    assert response.location.startswith(github.url + "/login/oauth/authorize?")
     query = parse_qs(urlsplit(response.location).query)
     assert query["client_id"] == [github.client_id]
     assert query["scope"] == ["public_repo"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import threading
+import tomllib
 import uuid
 
 import pytest
-from github_support import WEBHOOK_SECRET, plugin_settings, sign, webhook_example
+from github_support import ROOT, WEBHOOK_SECRET, plugin_settings, sign, webhook_example
 from lms_github.models import GithubDelivery, GithubRepository
+from lms_github.webhooks import MERGE_APPROVES
 from sqlalchemy import func, inspect, select
 
 from lmscore.db import Base
@@ -174,6 +176,13 @@ def test_merged_approves_when_the_track_says_so(app, lms, jobs, learner, course,
     assert event.status == "delivered", event.error
     assert learning.project_progress(lms.db.session, learner, course.project).status == (
         "completed")
+
+
+def test_the_bundled_tracks_say_merge_approval_where_it_is_read():
+    # FSD approves merged pull requests, DP leaves them to a trainer: under [settings.github].
+    decided = {code: tomllib.loads((ROOT / "tracks" / code / "track.toml").read_text(
+        encoding="utf-8"))["settings"]["github"][MERGE_APPROVES] for code in ("fsd", "dp")}
+    assert decided == {"fsd": True, "dp": False}
 
 
 def test_merged_waits_for_a_trainer_by_default(app, lms, jobs, learner, learner_repository):

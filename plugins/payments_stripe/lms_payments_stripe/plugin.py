@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from lmscore import hookimpl
 from lmscore.jobs import JobSpec, PeriodicJob
+from lmscore.web.security import ORIGIN
 
 from . import reconcile, web, webhook
 from .provider import CHECKOUT_MODE, PAYMENT_INTENT_MODE, StripeProvider
@@ -32,6 +33,9 @@ class StripeSettings(Schema):
     cancel_url = fields.String(load_default="", validate=RETURN_URL)
     js_url = fields.URL(load_default="https://js.stripe.com/v3/", require_tld=False,
                         schemes={"http", "https"})
+    checkout_origin = fields.String(load_default="https://checkout.stripe.com",
+                                    validate=validate.Regexp(rf"{ORIGIN.pattern}\Z",
+                                                             error="an origin: https://host"))
     webhook_tolerance_s = fields.Integer(load_default=300,
                                          validate=validate.Range(min=1, max=3600))
     max_network_retries = fields.Integer(load_default=2, validate=validate.Range(min=0, max=5))
@@ -49,6 +53,13 @@ class StripeSettings(Schema):
 @hookimpl
 def lms_config_schema():
     return StripeSettings
+
+
+@hookimpl
+def lms_form_action_origins(lms):
+    """The buy form's view redirects to the hosted Checkout page."""
+    settings = lms.plugin_config("payments_stripe")
+    return [settings["checkout_origin"]] if settings["mode"] == CHECKOUT_MODE else None
 
 
 @hookimpl

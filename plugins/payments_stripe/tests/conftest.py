@@ -35,6 +35,7 @@ def stripe_settings(stripe_standin) -> dict[str, Any]:
     """[plugins.payments_stripe] for the stand-in (checkout mode)."""
     return {"secret_key": "sk_test_lmscore", "publishable_key": "pk_test_lmscore",
             "webhook_secret": WEBHOOK_SECRET, "api_base": stripe_standin.url,
+            "checkout_origin": stripe_standin.url,
             "max_network_retries": 0}
 
 

@@ -87,6 +87,7 @@ BASE = {"secret_key": "sk_test_x", "webhook_secret": "whsec_x"}
     ({"webhook_tolerance_s": 0}, "webhook_tolerance_s"),
     ({"reconcile_every_minutes": 0}, "reconcile_every_minutes"),
     ({"reconcile_lookback_days": 31}, "reconcile_lookback_days"),  # Stripe keeps 30 days
+    ({"checkout_origin": "https://pay.example; script-src *"}, "checkout_origin"),
     ({"api_key": "sk_test_x"}, "api_key"),  # unknown keys are refused
 ])
 def test_settings_are_validated(extra, field):
@@ -100,6 +101,7 @@ def test_settings_defaults():
     assert (loaded["mode"], loaded["api_base"], loaded["webhook_tolerance_s"]) == (
         "checkout", "https://api.stripe.com", 300)
     assert (loaded["reconcile_every_minutes"], loaded["reconcile_lookback_days"]) == (15, 3)
+    assert loaded["checkout_origin"] == "https://checkout.stripe.com"
 
 
 def intent_event(latest_charge, **fields) -> dict:
