@@ -6,11 +6,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tracks_fixture import write_bank, write_track
 
 from lmscore.capabilities import Answer, GradableItem
-from lmscore.models import Quiz, User
+from lmscore.models import Enrolment, Payment, Quiz, User
 from lmscore.services import content, demo
 
 
@@ -65,3 +65,23 @@ def test_the_code_question_s_tests_pass_a_right_answer_only(lms, code, score):
         GradableItem(id="demo", type="code", prompt=question.prompt,
                      answer_key=question.answer), Answer(text=code))
     assert (result.score, result.max_score) == (score, question.points)
+
+
+
+def test_a_paid_track_is_left_for_the_demo_learner_to_buy(app_factory, tmp_path):
+    """With a provider that takes payments, loading the demo starts no checkout."""
+    from test_payments import LaterPayPlugin
+
+    write_track(tmp_path / "content", "PD", price=2500, projects=1)
+    app = app_factory(config={"providers": {"payment_provider": "laterpay"}},
+                      plugins={"laterpay": LaterPayPlugin()})
+    lms = app.extensions["lmscore"]
+    with app.app_context():
+        session = lms.db.session
+        assert not any(report.error for report in content.sync(lms, session))
+        demo.load(lms, session)
+        learner = session.scalar(select(User).where(User.email == "learner@example.org"))
+        enrolled = {e.track.code: e.status for e in session.scalars(
+            select(Enrolment).where(Enrolment.user_id == learner.id))}
+        assert enrolled == {"TT": "active", "NB": "active"}  # PD is not free: not started
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0

@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..errors import PaymentRequired
 from ..models import FeedbackTiming, QuestionBank, Quiz, Role, User
-from . import auth, learning, quizzes
+from . import auth, learning, payments, quizzes
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -68,11 +67,11 @@ def load(lms: Platform, session: Session) -> tuple[DemoAccount, ...]:
         learner.trainer_id = trainer.id
     session.commit()
     for track in learning.catalogue(session):
-        if learning.enrolment_of(session, learner, track.id) is None:
-            try:
-                learning.enrol(lms, session, learner, track.code)
-            except PaymentRequired:
-                session.rollback()  # a paying provider is configured: the learner buys it
+        # A paid track is the learner's to buy: a checkout started here would open a real
+        # customer and session at the payment provider.
+        if learning.enrolment_of(session, learner, track.id) is None \
+                and not payments.needs_payment(lms, track):
+            learning.enrol(lms, session, learner, track.code)
     _publish_demo_quizzes(session, trainer)
     return DEMO_ACCOUNTS
 

@@ -79,6 +79,12 @@ class Checkout:
 # -- checkout ---------------------------------------------------------------------------------
 
 
+def needs_payment(lms: Platform, track: Track) -> bool:
+    """Whether enrolling in ``track`` goes through a checkout: it has a price and its payment
+    provider takes payments (``free`` does not)."""
+    return track.is_paid and lms.payment_provider_for(track.code).takes_payment
+
+
 def checkout(lms: Platform, session: Session, user: User, track_code: str) -> Checkout:
     """Start (or resume) paying for a track. Commits.
 
@@ -92,11 +98,11 @@ def checkout(lms: Platform, session: Session, user: User, track_code: str) -> Ch
     if enrolment.status == EnrolmentStatus.REVOKED:
         raise PermissionDenied(f"Your enrolment in {track.name} was revoked; ask an "
                                "administrator to restore it.")
-    provider = lms.payment_provider_for(track.code)
-    if not track.is_paid or not provider.takes_payment:
+    if not needs_payment(lms, track):
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus.ACTIVE)
         session.commit()
         return Checkout(enrolment)
+    provider = lms.payment_provider_for(track.code)
 
     learning.set_enrolment_status(session, enrolment, EnrolmentStatus.PENDING_PAYMENT)
     payment = _open_payment(session, user, track, provider) or _new_payment(
