@@ -108,8 +108,14 @@ case "${1:-}" in
         ;;
     up)
         if [[ -L $STATE/current ]]; then
-            cat "$(readlink "$STATE/current")/env"
-            exit 0
+            current="$(readlink "$STATE/current")"
+            if docker_cli "$current" version >/dev/null 2>&1; then
+                cat "$current/env"
+                exit 0
+            fi
+            # The engine it names died (killed, machine restarted): clear it, start anew.
+            stop_dockerd "$current"
+            rm -f "$STATE/current"
         fi
         # Owned by the init process: never an orphan for stop_orphans.
         dir="$(new_run_dir 1)"
