@@ -15,9 +15,15 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from . import __version__
 from .config import DEFAULT_CONFIG_PATH, masked, to_json
 from .errors import LmsError
+
+#: PostgreSQL's SQLSTATEs for a table or column the schema lacks (SQLite raises them as
+#: OperationalError "no such table/column").
+_MISSING_SCHEMA_STATES = {"42P01", "42703"}
 
 
 def _create_app():
@@ -57,6 +63,28 @@ class LmsGroup(FlaskGroup):
     def get_command(self, ctx, name):
         return click.Group.get_command(self, ctx, name) or self._plugin_commands(ctx).get(name)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            fail(problem)
+
+
+def _database_problem(exc: DBAPIError) -> str | None:
+    """What an operator can fix (database unreachable, not created, not migrated), or None
+    for an error in the code, which keeps its traceback."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if (getattr(exc.orig, "sqlstate", None) in _MISSING_SCHEMA_STATES
+            or reason.startswith(("no such table", "no such column"))):
+        return (f"the database has no or an older lmscore schema ({reason}): run "
+                "`lms db upgrade`.")
+    if isinstance(exc, OperationalError):
+        return f"cannot use the database: {reason}. Check [database] url."
+    return None
+
 
 def _in_app_context(command: click.Command) -> click.Command:
     """Plugins return plain click commands; the hook promises they run in an app context."""
@@ -73,12 +101,14 @@ def _in_app_context(command: click.Command) -> click.Command:
 cli = LmsGroup(
     create_app=_create_app,
     add_default_commands=False,
-    add_version_option=True,
+    add_version_option=False,
     load_dotenv=False,
     help="lmscore: a plugin-based learning platform.",
 )
 # Flask's --app/--env-file/--debug options make no sense for `lms`: the app is always ours.
 cli.params = [p for p in cli.params if p.name not in ("app", "env_file", "debug")]
+cli = click.version_option(__version__, prog_name="lms",
+                           message="%(prog)s (lmscore) %(version)s")(cli)
 
 
 def platform():
@@ -95,26 +125,31 @@ def fail(message: str) -> None:
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @with_appcontext
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web UI and API with waitress (and the in-process job worker)."""
-    from waitress import serve as waitress_serve
+    from waitress.server import create_server
 
     from .app import start_in_process_worker
 
     app = current_app._get_current_object()
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="lmscore")
+    except (OSError, ValueError) as exc:  # port taken, no such address
+        fail(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
     start_in_process_worker(app)
     click.echo(f"lmscore is serving on http://{host}:{port}/ (API docs: /api/v1/docs)")
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="lmscore")
+        server.run()
     finally:
         platform().jobs.stop_worker()
 
 
 @cli.command("worker")
-@click.option("--threads", type=int, default=None, help="Worker threads (default from config).")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="Worker threads (default from config).")
 @click.option("--no-periodic", is_flag=True, help="Do not enqueue periodic jobs from here.")
 @with_appcontext
 def worker(threads: int | None, no_periodic: bool) -> None:
@@ -170,7 +205,10 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations (core and every enabled plugin's branch)."""
     from .migrations import upgrade
 
-    upgrade(platform(), revision)
+    try:
+        upgrade(platform(), revision)
+    except LmsError as exc:
+        fail(exc.message)
     click.echo(f"Database upgraded to {revision}.")
 
 
@@ -181,7 +219,10 @@ def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (``base`` empties the database)."""
     from .migrations import downgrade
 
-    downgrade(platform(), revision)
+    try:
+        downgrade(platform(), revision)
+    except LmsError as exc:
+        fail(exc.message)
     click.echo(f"Database downgraded to {revision}.")
 
 
@@ -331,9 +372,13 @@ def init(path: str) -> None:
     if target.exists():
         click.echo(f"{target} exists; leaving it as it is.")
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(STARTER_CONFIG.format(secret=secrets.token_urlsafe(48)), encoding="utf-8")
-    target.chmod(0o600)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(STARTER_CONFIG.format(secret=secrets.token_urlsafe(48)),
+                          encoding="utf-8")
+        target.chmod(0o600)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc}")
     click.echo(f"Wrote {target}. Edit it to choose plugins, database and jobs broker.")
 
 
@@ -423,13 +468,19 @@ def scheduler_preview(name: str, ratings: str, start: str | None) -> None:
     try:
         sequence = [Rating(r.strip()) for r in ratings.split(",") if r.strip()]
     except ValueError:
+        sequence = []
+    if not sequence:
         fail("--ratings takes again, hard, good or easy, separated by commas")
     try:
         at = datetime.fromisoformat(start) if start else datetime.now(UTC)
     except ValueError:
         fail(f"--start {start!r} is not an ISO datetime")
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    for row in reviews.simulate(lms.schedulers.get(name), sequence, at.astimezone(UTC)):
+    try:
+        rows = reviews.simulate(lms.schedulers.get(name), sequence, at.astimezone(UTC))
+    except OverflowError:
+        fail(f"--start {start!r}: the reviews would fall outside the years 1 to 9999")
+    for row in rows:
         click.echo(json.dumps(row))
 
 

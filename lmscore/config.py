@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
@@ -79,6 +80,13 @@ class JobsSettings:
 def _validate_broker(value: str) -> None:
     if value != "inprocess" and not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValidationError("must be 'inprocess' or a redis:// URL")
+
+
+def _validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {value!r} (e.g. 'UTC', 'Europe/Paris')") from None
 
 
 class JobsSchema(_Strict):
@@ -452,7 +460,7 @@ class SettingsSchema(_Strict):
     site_name = fields.String(load_default="lmscore")
     instance_dir = fields.String(load_default="instance")
     base_url = fields.Url(load_default="http://127.0.0.1:5000", require_tld=False)
-    timezone = fields.String(load_default="UTC")
+    timezone = fields.String(load_default="UTC", validate=_validate_timezone)
     database = fields.Nested(DatabaseSchema, load_default=lambda: DatabaseSchema().load({}))
     jobs = fields.Nested(JobsSchema, load_default=lambda: JobsSchema().load({}))
     auth = fields.Nested(AuthSchema, load_default=lambda: AuthSchema().load({}))
@@ -615,6 +623,11 @@ def load_settings(
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source} is not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:  # a folder, or not readable by this user
+            raise ConfigError(f"configuration file {source} cannot be read: "
+                              f"{exc.strerror}") from None
     elif path or "LMS_CONFIG" in environ:
         raise ConfigError(f"configuration file {source} does not exist")
     else:

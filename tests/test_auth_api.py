@@ -52,6 +52,13 @@ def test_register_returns_user_without_secrets_and_hashes_with_argon2id(api_clie
     assert "long enough 1" not in stored.password_hash
 
 
+def test_new_accounts_start_in_the_configured_time_zone(app_factory):
+    lms = app_factory(config={"timezone": "Europe/Brussels"}).extensions["lmscore"]
+    user = auth.register(lms, lms.db.session, email="tz@example.org", password="long enough 1",
+                         name="Tz")
+    assert user.timezone == "Europe/Brussels"
+
+
 @pytest.mark.parametrize(
     ("password", "problem"),
     [

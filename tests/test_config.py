@@ -87,6 +87,7 @@ def test_unknown_top_level_key_from_env(config_file):
         ("[email]\nbackend = 'pigeon'\n", "email.backend: Must be one of"),
         ("[plugins]\nenabled = 'abc'\n", "plugins.enabled: Not a valid list"),
         ("[tracks.DP]\nschedular = 'x'\n", "tracks.DP.value.schedular: Unknown field"),
+        ("timezone = 'Mars/Olympus'\n", "timezone: unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_bad_values(config_file, text, problem):
@@ -103,6 +104,15 @@ def test_secret_key_required_and_long(tmp_path):
         load_settings(path, environ={})
     path.write_text('secret_key = "short"', encoding="utf-8")
     with pytest.raises(ConfigError, match="secret_key: Shorter than minimum length 32"):
+        load_settings(path, environ={})
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=f"configuration file {tmp_path} cannot be read"):
+        load_settings(tmp_path, environ={})  # a folder where the file should be
+    path = tmp_path / "lms.toml"
+    path.write_bytes(f'secret_key = "{SECRET}"\nsite_name = "Caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=f"{path} is not UTF-8 text"):
         load_settings(path, environ={})
 
 

@@ -57,6 +57,19 @@ def test_invalid_content_names_file_line_field_and_changes_nothing(app, lms, tra
         assert client.get("/api/v1/tracks/TT").json["name"] == "Test Track TT"
 
 
+def test_two_folders_with_one_track_code_fail_the_later_one(app, lms, track_root, tmp_path):
+    copy = write_track(tmp_path / "elsewhere", "TT").rename(track_root / "tt-copy")
+    edit = copy / "track.toml"
+    edit.write_text(edit.read_text().replace("Test Track TT", "The copy"))
+    with app.app_context():
+        results = content.sync(lms, lms.db.session)
+        assert [r.code for r in results] == ["TT", "TT"]
+        assert results[0].error == ""
+        assert results[1].error == (f"{edit}: code: track code TT is also used by "
+                                    f"{track_root / 'tt' / 'track.toml'}")
+        assert app.test_client().get("/api/v1/tracks/TT").json["name"] == "Test Track TT"
+
+
 def test_learning_flow(synced, api_client, make_user, jobs):
     learner, trainer = make_user("student"), make_user("trainer")
     me, staff, anon = api_client(learner), api_client(trainer), api_client()

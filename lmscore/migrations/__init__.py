@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+
+from ..errors import LmsError
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -34,12 +37,22 @@ def alembic_config(lms: Platform) -> Config:
     return cfg
 
 
+class MigrationError(LmsError):
+    code = "migration_failed"
+
+
 def upgrade(lms: Platform, revision: str = "heads") -> None:
-    command.upgrade(alembic_config(lms), revision)
+    try:
+        command.upgrade(alembic_config(lms), revision)
+    except CommandError as exc:  # e.g. an unknown revision, or one not below the current
+        raise MigrationError(f"cannot upgrade to {revision!r}: {exc}") from None
 
 
 def downgrade(lms: Platform, revision: str) -> None:
-    command.downgrade(alembic_config(lms), revision)
+    try:
+        command.downgrade(alembic_config(lms), revision)
+    except CommandError as exc:
+        raise MigrationError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
 def current_heads(lms: Platform) -> list[str]:

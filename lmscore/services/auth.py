@@ -192,7 +192,8 @@ def register(
             "An account with this email already exists.",
             details={"fields": {"email": ["is already registered"]}},
         )
-    user = User(email=email, name=name, role=role.value, password_hash=hash_password(password))
+    user = User(email=email, name=name, role=role.value, password_hash=hash_password(password),
+                timezone=lms.settings.timezone)
     session.add(user)
     session.flush()
     events.emit(session, UserRegistered(user_id=user.id, email=user.email, display_name=user.name))

@@ -56,15 +56,23 @@ def backup(lms: Platform, destination: Path, on_progress: Progress | None = None
     """Write a backup of the configured database to ``destination`` (a new file)."""
     if destination.exists():
         raise BackupError(f"{destination} exists: choose a new file name.")
-    destination.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the destination, then renamed: a failed backup leaves no partial file.
     partial = destination.with_name(f".{destination.name}.partial")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        # Only the owner may read it: it holds password hashes and every learner's data.
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=0o600)
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup {destination}: {exc}") from None
     try:
         if lms.db.dialect == "sqlite":
             _sqlite_copy(_sqlite_path(lms), partial, on_progress or _no_progress)
         else:
             _pg_dump(lms, partial, on_progress or _no_progress)
         partial.replace(destination)
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"the backup to {destination} failed: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
 

@@ -202,9 +202,15 @@ def sync(
             if on_track:
                 on_track(results[-1])
             continue
+        origins: dict[str, str] = {}
         for spec in specs:
             seen.add(spec.code)
             try:
+                if spec.code in origins:  # else the later folder would silently overwrite
+                    raise ContentError(f"track code {spec.code} is also used by "
+                                       f"{origins[spec.code] or 'another track'}",
+                                       file=spec.origin, field="code")
+                origins[spec.code] = spec.origin
                 result = apply_track(session, spec, source.name, set(lms.graders.names()))
                 session.commit()
             except ContentError as exc:

@@ -89,3 +89,18 @@ def test_restore_asks_before_replacing_the_data(scratch_database, live_app, tmp_
 
     result = runner.invoke(cli, ["db", "restore", str(archive)], input="n\n")
     assert result.exit_code == 1 and "Aborted" in result.output
+
+
+def test_a_backup_is_private_and_an_unwritable_place_is_a_message(backend, scratch_database,
+                                                                 live_app, tmp_path: Path):
+    app = live_app(scratch_database(backend))
+    runner = app.test_cli_runner()
+    archive = tmp_path / "lms.backup"
+    assert runner.invoke(cli, ["db", "backup", str(archive)]).exit_code == 0
+    assert archive.stat().st_mode & 0o777 == 0o600  # it holds password hashes
+
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    result = runner.invoke(cli, ["db", "backup", str(blocker / "lms.backup")])
+    assert result.exit_code == 1, result.output
+    assert f"cannot write the backup {blocker / 'lms.backup'}" in result.output

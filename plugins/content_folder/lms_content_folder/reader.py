@@ -122,8 +122,18 @@ def _load(schema: Schema, data: Any, file: Path, text: str) -> Any:
                            field=field) from None
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError(f"not UTF-8 text (byte {exc.start}): save the file as UTF-8",
+                           file=str(path)) from None
+    except OSError as exc:
+        raise ContentError(f"cannot be read: {exc.strerror}", file=str(path)) from None
+
+
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -174,7 +184,7 @@ def inline_code_files(code: Any, base: Path, track_root: Path, file: Path) -> An
             if not path.is_relative_to(track_root.resolve()) or not path.is_file():
                 raise ContentError(f"{source}: {relative!r} is not a file inside the track "
                                    "folder", file=str(file), field=source)
-            texts[path.name] = path.read_text(encoding="utf-8")
+            texts[path.name] = _read_text(path)
         if paths:
             code[target] = texts
     return code
@@ -185,7 +195,7 @@ def inline_code_files(code: Any, base: Path, track_root: Path, file: Path) -> An
 
 def read_step(path: Path) -> StepSpec:
     number, slug = _numbered(path, "step file")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     if not text.startswith("---\n"):
         raise ContentError("a step starts with a '---' front-matter block", file=str(path), line=1)
     end = text.find("\n---", 4)
@@ -251,7 +261,7 @@ def read_bank_file(path: Path) -> list[ItemSpec]:
     if len(facet_path) != 4 or not all(SLUG.match(part) for part in facet_path):
         raise ContentError("bank files are named topic__subtopic__leaf__facet.json",
                            file=str(path))
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -290,7 +300,7 @@ def _check_prerequisites(project: ProjectSpec, numbers: set[int], path: Path) ->
             problem = "unknown" if number not in numbers else "a later (or the same)"
             raise ContentError(
                 f"project {project.number} lists {problem} project {number} as a prerequisite",
-                file=str(path), line=_line_of(path.read_text(encoding="utf-8"), "prerequisites"),
+                file=str(path), line=_line_of(_read_text(path), "prerequisites"),
                 field="prerequisites",
             )
 

@@ -99,6 +99,17 @@ def test_bad_toml_names_the_line(track):
     assert "invalid TOML" in str(error)
 
 
+@pytest.mark.parametrize("relative", ["track.toml", "projects/01-project-1/project.toml",
+                                      "projects/01-project-1/steps/01-first.md",
+                                      "bank/sql__querying__select__filtering.json"])
+def test_a_file_that_is_not_utf8_is_named(track, relative):
+    path = track / relative
+    path.write_bytes(path.read_bytes().replace(b"e", b"\xe9", 1))  # Latin-1, as old editors save
+    error = error_of(read_track, track)
+    assert error.file == str(path)
+    assert "not UTF-8 text" in str(error)
+
+
 def test_unknown_key_names_file_line_and_field(track):
     path = track / "projects/01-project-1/project.toml"
     edit(path, 'title = "Project 1"\n', 'title = "Project 1"\ncolour = "red"\n')
