@@ -203,12 +203,27 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply migrations (core and every enabled plugin's branch)."""
-    from .migrations import upgrade
+    from tqdm import tqdm
 
-    try:
-        upgrade(platform(), revision)
-    except LmsError as exc:
-        fail(exc.message)
+    from .migrations import pending_revisions, upgrade
+
+    lms = platform()
+    total = pending_revisions(lms) if revision == "heads" else None
+
+    class Bar:  # migrations.Progress: one step per revision, a data move's rows alongside
+        def applied(self, applied: str, title: str) -> None:
+            bar.set_postfix_str(f"{applied} {title}"[:60])
+            bar.update()
+
+        def rows(self, moving: str, done: int, of: int) -> None:
+            bar.set_postfix_str(f"{moving}: {done:,}/{of:,} rows")
+
+    with tqdm(desc="Migrating", unit="revision", total=total, disable=None) as bar:
+        try:
+            upgrade(lms, revision, progress=Bar())
+        except LmsError as exc:
+            bar.close()
+            fail(exc.message)
     click.echo(f"Database upgraded to {revision}.")
 
 

@@ -17,6 +17,7 @@ from lmscore.migrations import (
     alembic_config,
     current_heads,
     downgrade,
+    pending_revisions,
     upgrade,
 )
 from lmscore.plugins import installed_entry_points
@@ -135,6 +136,31 @@ def _fill(table: sa.Table, **values) -> dict:
     return values
 
 
+class Recorder:
+    """A ``migrations.Progress`` that notes what it is told."""
+
+    def __init__(self):
+        self.applied_revisions, self.row_reports = [], []
+
+    def applied(self, revision, title):
+        self.applied_revisions.append(revision)
+
+    def rows(self, revision, done, total):
+        self.row_reports.append((revision, done, total))
+
+
+def test_an_upgrade_reports_each_revision_it_applies(empty_database, app_factory):
+    app = app_factory({"database": {"url": empty_database}})
+    lms = app.extensions["lmscore"]
+    pending = pending_revisions(lms)
+    seen = Recorder()
+    upgrade(lms, progress=seen)
+    script = ScriptDirectory.from_config(alembic_config(lms))
+    assert sorted(seen.applied_revisions) == sorted(r.revision for r in script.walk_revisions())
+    assert pending == len(seen.applied_revisions) and pending_revisions(lms) == 0
+    assert seen.applied_revisions.index("0001") < seen.applied_revisions.index("0002")
+
+
 def test_0010_keeps_what_each_attempt_asked(empty_database, app_factory):
     """Copied attempt content becomes references: kept where it equals the quiz question,
     otherwise a retired row per distinct content (drawn when it came from a draw); the
@@ -181,7 +207,9 @@ def test_0010_keeps_what_each_attempt_asked(empty_database, app_factory):
                          score=1.0, needs_manual_review=False, **{**content, **row})
                for name, row in asked.items()}
 
-    upgrade(lms, "0010")
+    seen = Recorder()
+    upgrade(lms, "0010", progress=seen)
+    assert seen.applied_revisions == ["0010"] and seen.row_reports[-1] == ("0010", 5, 5)
     questions = sa.table("quiz_questions", *(sa.column(n) for n in (
         "id", "quiz_id", "position", "item_id", "prompt", "drawn", "retired_at")))
     with lms.db.engine.connect() as c:

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import lmscore.db
+from lmscore.migrations import report_rows
 
 revision = '0010'
 down_revision = '0009'
@@ -91,7 +92,8 @@ def _link_attempts_to_questions(connection: sa.Connection) -> None:
                            sa.column("retired_at", lmscore.db.UTCDateTime))
     retired_at = lmscore.db.utcnow()
     made: dict[tuple, int] = {}  # (quiz, drawn, content) → the retired row holding it
-    after = 0
+    after, done = 0, 0
+    total = connection.scalar(sa.select(sa.func.count()).select_from(asked))
     while True:
         rows = connection.execute(
             sa.select(asked, attempts.c.quiz_id, quizzes.c.draw.is_not(None).label("has_draw"),
@@ -103,7 +105,7 @@ def _link_attempts_to_questions(connection: sa.Connection) -> None:
         ).mappings().all()
         if not rows:
             return
-        after = rows[-1]["id"]
+        after, done = rows[-1]["id"], done + len(rows)
         relinks = []
         for row in rows:
             content = {name: row[name] for name in CONTENT}
@@ -126,6 +128,7 @@ def _link_attempts_to_questions(connection: sa.Connection) -> None:
             connection.execute(
                 sa.update(asked).where(asked.c.id == sa.bindparam("row_id"))
                 .values(quiz_question_id=sa.bindparam("question_id")), relinks)
+        report_rows(revision, done, total)
 
 
 def downgrade() -> None:
