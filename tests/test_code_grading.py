@@ -122,16 +122,29 @@ class PlainSandbox(Sandbox):
                              wall_s=time.monotonic() - started, cpu_s=0.0)
 
 
-def test_hook_lms_register_sandboxes(app_factory):
-    sandbox = PlainSandbox()
+def app_with_sandbox(app_factory, sandbox):
+    """An app whose code grading runs in ``sandbox``, registered by a plugin."""
 
     class Provides:
         @hookimpl
         def lms_register_sandboxes(self, lms):
             return [sandbox]
 
-    app = app_factory(config={"code_grading": {"sandbox": "plain"}},
-                      plugins={"plain_sandbox": Provides()})
+    return app_factory(config={"code_grading": {"sandbox": sandbox.name}},
+                       plugins={f"{sandbox.name}_sandbox": Provides()})
+
+
+def published_code_quiz(staff, answer_key, **settings) -> dict:
+    """A published quiz of one code question worth 3 points."""
+    quiz = staff.post("/api/v1/quizzes", json={"title": "Code", **settings, "questions": [
+        {"type": "code", "prompt": "Write it.", "answer": answer_key, "points": 3}]}).json
+    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    return quiz
+
+
+def test_hook_lms_register_sandboxes(app_factory):
+    sandbox = PlainSandbox()
+    app = app_with_sandbox(app_factory, sandbox)
     lms = app.extensions["lmscore"]
     assert lms.sandboxes.names() == ["local", "plain"] and lms.sandbox() is sandbox
     result = grade(lms, SUM_CASES, READ_AND_ADD.format("a + b"))
@@ -348,18 +361,10 @@ def test_a_quiz_waiting_for_its_code_tests_has_no_verdict_yet(app_factory, make_
     """Not "not passed, 0 / 3" while the code runs: no score, no verdict, a page that
     refreshes itself until the job has graded the answer."""
 
-    class Provides:
-        @hookimpl
-        def lms_register_sandboxes(self, lms):
-            return [PlainSandbox()]
-
-    app = app_factory(config={"code_grading": {"sandbox": "plain"}},
-                      plugins={"plain_sandbox": Provides()})
+    app = app_with_sandbox(app_factory, PlainSandbox())
     student = make_user("student")
     staff, learner = ApiClient(app, make_user("trainer")), ApiClient(app, student)
-    quiz = staff.post("/api/v1/quizzes", json={"title": "Code", "questions": [
-        {"type": "code", "prompt": "Sum.", "answer": SUM_CASES, "points": 3}]}).json
-    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    quiz = published_code_quiz(staff, SUM_CASES)
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     learner.put(f"/api/v1/attempts/{attempt['id']}/answers/{attempt['questions'][0]['id']}",
                 json={"text": READ_AND_ADD.format("a + b")})
@@ -415,21 +420,10 @@ def test_a_grade_that_finishes_after_the_learner_moved_on_is_written_once(
                                 utcnow())
         quizzes.submit(lms, session, student, attempt["id"], utcnow())
 
-    sandbox = SandboxWithAMoment(learner_acts)
-
-    class Provides:
-        @hookimpl
-        def lms_register_sandboxes(self, lms):
-            return [sandbox]
-
-    app = app_factory(config={"code_grading": {"sandbox": sandbox.name}},
-                      plugins={"sandbox_with_a_moment": Provides()})
+    app = app_with_sandbox(app_factory, SandboxWithAMoment(learner_acts))
     lms = app.extensions["lmscore"]
     staff, student = ApiClient(app, make_user("trainer")), make_user("student")
-    quiz = staff.post("/api/v1/quizzes", json={
-        "title": "Code", "feedback_timing": "immediate", "questions": [
-            {"type": "code", "prompt": "Sum.", "answer": SUM_CASES, "points": 3}]}).json
-    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    quiz = published_code_quiz(staff, SUM_CASES, feedback_timing="immediate")
     learner = ApiClient(app, student)
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     code = attempt["questions"][0]
@@ -453,18 +447,9 @@ class BrokenSandbox(PlainSandbox):
 
 def test_a_code_answer_the_sandbox_could_not_run_goes_to_a_trainer_as_code(
         app_factory, make_user):
-    class Provides:
-        @hookimpl
-        def lms_register_sandboxes(self, lms):
-            return [BrokenSandbox()]
-
-    app = app_factory(config={"code_grading": {"sandbox": "broken"}},
-                      plugins={"broken_sandbox": Provides()})
+    app = app_with_sandbox(app_factory, BrokenSandbox())
     trainer, student = make_user("trainer"), make_user("student")
-    staff = ApiClient(app, trainer)
-    quiz = staff.post("/api/v1/quizzes", json={"title": "Code", "questions": [
-        {"type": "code", "prompt": "Add.", "answer": ADD_TESTS, "points": 3}]}).json
-    assert staff.post(f"/api/v1/quizzes/{quiz['id']}/publish").status_code == 200
+    quiz = published_code_quiz(ApiClient(app, trainer), ADD_TESTS)
     learner = ApiClient(app, student)
     attempt = learner.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json
     answer = "def __init__(x):\n    # not a heading\n    return x < 2\n"
