@@ -123,6 +123,17 @@ def test_repository_url_is_checked(learner, web, lms):
     assert 'aria-invalid="true"' in bad.text
 
 
+def test_a_link_beside_text_is_checked_too(learner, web, lms, api_client):
+    """Reviewers get every submitted link as a link: the optional one a text deliverable
+    takes over the API may not be javascript: either."""
+    web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
+    report = ids(lms, Deliverable, project_id=project_ids(web)[0], key="report")[0]
+    bad = api_client(learner).post("/api/v1/submissions", json={
+        "deliverable_id": report, "text": "My work", "url": "javascript:alert(document.domain)"})
+    assert bad.status_code == 422 and "url" in bad.json["error"]["details"]["fields"]
+    assert not ids(lms, Submission, deliverable_id=report)
+
+
 def test_a_saved_draft_link_is_in_the_form_again(learner, web, lms):
     web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
     first = project_ids(web)[0]

@@ -78,9 +78,10 @@ def create(
     kind = deliverable.kind
     if kind == DeliverableKind.QUIZ:
         raise _invalid("deliverable_id", "This deliverable is completed by taking its quiz.")
-    if kind in (DeliverableKind.URL, DeliverableKind.REPOSITORY):
-        if not data.url:
-            raise _invalid("url", "This deliverable needs a link.")
+    if kind in (DeliverableKind.URL, DeliverableKind.REPOSITORY) and not data.url:
+        raise _invalid("url", "This deliverable needs a link.")
+    # Reviewers get every link as one, whatever the deliverable: never javascript: or data:.
+    if data.url:
         _check_url(data.url, repository=kind == DeliverableKind.REPOSITORY)
     if kind in (DeliverableKind.TEXT, DeliverableKind.CODE) and not (data.text or "").strip():
         raise _invalid("text", "Paste your code." if kind == DeliverableKind.CODE
