@@ -42,6 +42,9 @@ def test_sign_in_failure_message_is_the_same_for_unknown_emails(web, make_user):
     assert known.status_code == unknown.status_code == 401
     assert auth.GENERIC_LOGIN_ERROR in known.get_data(as_text=True)
     assert auth.GENERIC_LOGIN_ERROR in unknown.get_data(as_text=True)
+    # The page opens on the message, so a screen reader reads it out.
+    assert re.search(r'<p class="flash flash-error" role="alert" tabindex="-1" autofocus>[^<]*'
+                     + re.escape(auth.GENERIC_LOGIN_ERROR), known.get_data(as_text=True))
 
 
 def test_a_locked_account_page_says_when_to_try_again(web, make_user):
@@ -125,7 +128,10 @@ def test_register_page_shows_field_errors(web):
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "must not be only digits" in html
-    assert 'aria-invalid="true"' in html
+    # Only the field in error takes the focus, and its message describes it.
+    assert html.count("autofocus") == 1
+    assert re.search(r'<input id="password"[^>]* aria-describedby="password-help password-error"'
+                     r' aria-invalid="true" autofocus>', html)
 
 
 # -- password reset ------------------------------------------------------------------------------

@@ -120,7 +120,9 @@ def test_repository_url_is_checked(learner, web, lms):
     bad = web.submit(f"/projects/{first}", {"url": "not a url", "action": "submit"},
                      action=f"/deliverables/{repo}/submit")
     assert bad.status_code == 422 and "Enter a full http(s) address." in bad.text
-    assert 'aria-invalid="true"' in bad.text
+    # Focus goes to the field (far down a long page) so its error is seen and read out.
+    assert f'id="d{repo}-url"' in bad.text
+    assert 'aria-describedby="url-error" aria-invalid="true" autofocus>' in bad.text
 
 
 def test_a_link_beside_text_is_checked_too(learner, web, lms, api_client):
@@ -167,6 +169,12 @@ def test_dashboard(learner, web, lms, app):
     assert "5 new today" in html and 'href="/review/TT"' in html
     assert html.count("<svg") == 3 and 'role="img"' in html and "style=" not in html
     assert_no_inline_script(html)
+    # A chart with data carries its numbers as a table too (not only the bars' tooltips).
+    work_in(web, lms, "TT")
+    html = web.get("/dashboard").text
+    tables = re.findall(r'<details class="chart-data">.*?</details>', html, re.S)
+    assert tables and all('<th scope="col">Day</th>' in t for t in tables)
+    assert any(re.search(r"<td>\d{4}-\d\d-\d\d</td><td>1</td>", t) for t in tables)
 
 
 def add_track_with_bank(root, code: str, projects: int) -> None:
@@ -226,6 +234,9 @@ def test_review_session_without_javascript(learner, web, lms):
     form = {**card_fields(card), "selected": "A", "shown_at": "0"}
     result = web.submit("/review/TT", form)
     assert result.status_code == 200 and "Right!" in result.text and "Next card" in result.text
+    # "Next card" takes the focus; the outcome is its description, so it is read out too.
+    assert '<h1 id="result-title"' in result.text
+    assert 'aria-describedby="result-title">Next card' in result.text
     # The same attempt posted again (a reload) changes nothing.
     assert "Right!" in web.submit("/review/TT", form).text
     card = web.get("/review/TT").text

@@ -109,6 +109,10 @@ def test_take_a_quiz_with_plain_forms(web, lms, learner, staff):
     bad = web.post(url, data={"csrf_token": token, "q": "2", "question": ids["numeric"],
                               f"q{ids['numeric']}": "pi", "go": "q:3"})
     assert bad.status_code == 422 and "Not a valid number." in bad.text
+    # The question in error takes the focus; its legend and message are read out.
+    numeric = ids["numeric"]
+    assert re.search(rf'<fieldset [^>]*data-question="{numeric}"[^>]*'
+                     rf'aria-describedby="q{numeric}-error" tabindex="-1" autofocus>', bad.text)
     web.post(url, data={"csrf_token": token, "question": ids["numeric"],
                         f"q{ids['numeric']}": "3.14", "go": "finish"})
     everything = web.get(url + "?view=all").text
@@ -206,6 +210,8 @@ def test_trainer_builds_edits_publishes_and_deletes(web, lms, trainer, make_user
     bad = web.submit("/trainer/quizzes/new", builder_form(**{"q0-correct": ""}))
     assert bad.status_code == 422 and "Question 1" in bad.text
     assert "a single-choice answer is one existing option key" in bad.text
+    assert ('<fieldset class="question-row" id="row-0" aria-describedby="q0-error"'
+            ' aria-invalid="true" autofocus tabindex="-1">') in bad.text
     bad = web.submit("/trainer/quizzes/new", builder_form(time_limit_min="soon"))
     assert bad.status_code == 422 and "Enter a number." in bad.text
     more = web.submit("/trainer/quizzes/new", builder_form(action="rows"))

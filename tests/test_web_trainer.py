@@ -66,6 +66,8 @@ def test_feedback_form_errors_and_review(setup, web):
     assert "Work of Mia Mine" in detail and "Send feedback" in detail
     missing = web.submit(link, {"decision": "changes_requested", "feedback": " "})
     assert missing.status_code == 422 and "Say what needs to change." in missing.text
+    assert ('aria-describedby="feedback-help feedback-error" aria-invalid="true" autofocus>'
+            in missing.text)
     bad_score = web.submit(link, {"decision": "approved", "feedback": "ok", "score": "lots"})
     assert bad_score.status_code == 422 and "Enter a number from 0 to 100." in bad_score.text
     assert web.post(link, data={"decision": "approved"}).status_code == 400  # no CSRF token
