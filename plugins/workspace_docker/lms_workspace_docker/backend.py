@@ -30,7 +30,7 @@ from lmscore.capabilities import (
     WorkspaceStatus,
 )
 
-from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config
+from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config, exit_state
 
 T = TypeVar("T")
 KIND_LABEL = "lmscore.kind"
@@ -330,7 +330,7 @@ class DockerWorkspaceBackend(ReconciledBackend):
 
     @staticmethod
     def _exit_report(container: Container) -> tuple[WorkspaceReason, str]:
-        state = container.attrs["State"]
+        state = exit_state(container.client.api, container.id)
         if state.get("OOMKilled"):
             return (WorkspaceReason.OUT_OF_MEMORY,
                     "The workspace ran out of memory and was stopped. Close programs you do "

@@ -7,6 +7,7 @@ The address is ``DOCKER_HOST``-style (``unix:///var/run/docker.sock``, ``tcp://h
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,3 +59,20 @@ def client_from_config(config: Mapping[str, Any]) -> docker.DockerClient:
         raise EngineUnavailable(
             f"The Docker Engine at {config['base_url']} is not reachable: {exc}"
         ) from exc
+
+
+#: How long a container killed by SIGKILL waits for the engine to record an out-of-memory kill.
+OOM_RECORD_WAIT_S = 2
+
+
+def exit_state(api, container_id: str) -> dict[str, Any]:
+    """An exited container's ``State``. The engine records an out-of-memory kill from its own
+    event, which can come a moment after the exit (SIGKILL, code 137) on a busy host: for such
+    an exit, wait briefly for ``OOMKilled``."""
+    state = api.inspect_container(container_id)["State"]
+    deadline = time.monotonic() + OOM_RECORD_WAIT_S
+    while state.get("ExitCode") == 137 and not state.get("OOMKilled") \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+        state = api.inspect_container(container_id)["State"]
+    return state
