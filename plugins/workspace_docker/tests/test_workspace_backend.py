@@ -179,7 +179,7 @@ def test_out_of_memory_is_reported(backend, ide_profile):
         "python3", "-c", "blocks = [bytearray(8 << 20) for _ in range(64)]"])
     launched = backend.launch(spec_for(hog))
     assert launched.status is WorkspaceStatus.FAILED
-    assert launched.reason == WorkspaceReason.OUT_OF_MEMORY
+    assert launched.reason == WorkspaceReason.OUT_OF_MEMORY, launched.message
     assert "ran out of memory" in launched.message
 
 
