@@ -257,8 +257,7 @@ def _apply(session: Session, payment: Payment, outcome: PaymentOutcome) -> None:
                 amount_minor=payment.refunded_minor, currency=payment.currency,
             ))
     if refund_failed:
-        enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
-                                          payment.track_id)
+        enrolment = _enrolment_of(session, payment)
         audit(session, None, "payment.refund_failed", f"payment:{payment.id}", {
             "refund": outcome.refund_reference, "amount_minor": outcome.amount_minor,
             "currency": payment.currency, "reason": outcome.message or "The refund failed.",
@@ -351,8 +350,7 @@ def derive_status(payment: Payment) -> PaymentStatus:
 def _grant_for_payment(session: Session, payment: Payment) -> None:
     """A learner waiting for this payment gets access. An enrolment an admin revoked stays
     revoked: the payment shows as succeeded for the admin to refund or grant."""
-    user = session.get(User, payment.user_id)
-    enrolment = learning.enrolment_of(session, user, payment.track_id)
+    enrolment = _enrolment_of(session, payment)
     if enrolment is None:
         enrolment = Enrolment(user_id=payment.user_id, track_id=payment.track_id, status="")
         session.add(enrolment)
@@ -366,8 +364,7 @@ def _withdraw_for_payment(session: Session, payment: Payment) -> None:
         Payment.user_id == payment.user_id, Payment.track_id == payment.track_id,
         Payment.id != payment.id, Payment.status == PaymentStatus.SUCCEEDED.value,
     ).limit(1))
-    enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
-                                      payment.track_id)
+    enrolment = _enrolment_of(session, payment)
     payment.revoked_enrolment_status = ""
     if still_paid is None and enrolment is not None and (
             enrolment.status in learning.OPEN_ENROLMENT):
@@ -375,13 +372,18 @@ def _withdraw_for_payment(session: Session, payment: Payment) -> None:
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus.REVOKED)
 
 
+def _enrolment_of(session: Session, payment: Payment) -> Enrolment | None:
+    """The enrolment a payment pays for (one query; the learner's row is not needed)."""
+    return session.scalar(select(Enrolment).where(Enrolment.user_id == payment.user_id,
+                                                  Enrolment.track_id == payment.track_id))
+
+
 def _give_access_back(session: Session, payment: Payment) -> None:
     """The refund of a payment that had succeeded failed: the enrolment status that refund
     revoked comes back. No second "payment succeeded": the learner was told when they paid."""
     revoked_from = payment.revoked_enrolment_status
     payment.revoked_enrolment_status = None
-    enrolment = learning.enrolment_of(session, session.get(User, payment.user_id),
-                                      payment.track_id)
+    enrolment = _enrolment_of(session, payment)
     if revoked_from and enrolment is not None and enrolment.status == EnrolmentStatus.REVOKED:
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus(revoked_from))
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import MAX_ID
+from ..db import known_id
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..models import Role, User
 from .auth import (
@@ -50,7 +50,7 @@ def _check_timezone(value: str) -> None:
 def get_user(session: Session, actor: User, user_id: int) -> User:
     """One user: anyone may see themselves, admins see everyone."""
     require(actor, Action.OWN_PROFILE if user_id == actor.id else Action.VIEW_ANY_USER)
-    user = session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    user = session.get(User, user_id) if known_id(user_id) else None
     if user is None:
         raise NotFound(f"No user with id {user_id}.")
     return user
@@ -168,7 +168,7 @@ def assign_trainer(
         learner.trainer_id = None
         session.commit()
         return learner
-    trainer = session.get(User, trainer_id) if trainer_id <= MAX_ID else None
+    trainer = session.get(User, trainer_id) if known_id(trainer_id) else None
     if trainer is None or trainer.role != Role.TRAINER:
         raise invalid_field("trainer_id", f"User {trainer_id} is not a trainer.")
     if learner.trainer_id == trainer.id:

@@ -30,7 +30,7 @@ from lmscore.capabilities import (
     WorkspaceStatus,
 )
 
-from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config, exit_state
+from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config, ran_out_of_memory
 
 T = TypeVar("T")
 KIND_LABEL = "lmscore.kind"
@@ -330,8 +330,8 @@ class DockerWorkspaceBackend(ReconciledBackend):
 
     @staticmethod
     def _exit_report(container: Container) -> tuple[WorkspaceReason, str]:
-        state = exit_state(container.client.api, container.id)
-        if state.get("OOMKilled"):
+        state = container.attrs["State"]
+        if ran_out_of_memory(state):
             return (WorkspaceReason.OUT_OF_MEMORY,
                     "The workspace ran out of memory and was stopped. Close programs you do "
                     "not need, or ask for a profile with more memory.")

@@ -71,7 +71,7 @@ from lmscore.capabilities import (
 )
 from lmscore.capabilities.sandbox import WORKDIR, refused_limit
 
-from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config, exit_state
+from .engine import MANAGED_LABEL, EngineUnavailable, client_from_config, ran_out_of_memory
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ class DockerSandbox(Sandbox):
         code = api.wait(warm.id, timeout=30).get("StatusCode")
         if limit is None and code:
             # One more request, only for a failed run: was it the memory limit?
-            if exit_state(api, warm.id).get("OOMKilled"):
+            if ran_out_of_memory(api.inspect_container(warm.id)["State"]):
                 limit = LimitHit.MEMORY
             elif code == 128 + 24:  # SIGXCPU: the CPU-time rlimit
                 limit = LimitHit.CPU
