@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import time
 from pathlib import Path
 
@@ -153,50 +154,65 @@ def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
     lms = app.extensions["lmscore"]
     work, ping = [], []
     with app.app_context():
-        session = lms.db.session
 
         def route_work(user_id: int) -> None:
+            lms.db.read_only()  # as the view's @read_only
+            session = lms.db.session
             found = reviews.learner_and_bank(session, user_id, bank_code)
             bank = reviews.bank_access(found.learner, found)
             items = reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
             app.json.dumps(next_items_body(bank.code, items))
-            session.rollback()  # ends the transaction as the request's teardown does
+            lms.db.remove()  # as the request's teardown
 
-        # Warm-up: the pool, statement caches, and these learners' pages in memory (a server
+        # Warm-up: the pools, statement caches, and these learners' pages in memory (a server
         # sized for its data keeps active learners' rows cached; a cold disk read per card
         # would measure the disk, not the query).
         for user_id in ids:
             route_work(user_id)
         for user_id in ids:
-            session.expunge_all()  # a request starts with an empty identity map
             started = time.perf_counter()
             route_work(user_id)
             work.append(time.perf_counter() - started)
             started = time.perf_counter()
-            session.execute(text("SELECT 1"))
-            session.rollback()
+            lms.db.session.execute(text("SELECT 1"))
+            lms.db.remove()
             ping.append(time.perf_counter() - started)
     return h.percentiles(work), h.percentiles(ping)
 
 
 def explain(app, bank_code: str, user_id: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of each statement the route sends for one learner."""
+    """EXPLAIN (ANALYZE, BUFFERS) of each statement the route sends for one learner, as the
+    route runs it: prepared, on a read-only connection, so with the generic plan (the planning
+    time shown is not paid per request)."""
+    import psycopg
+
     from lmscore.services import reviews
 
     lms = app.extensions["lmscore"]
     out = []
     with app.app_context():
+        lms.db.read_only()
         session = lms.db.session
-        with recording_statements(lms.db.engine) as statements:
+        with recording_statements(lms.db.read_engine) as statements:
             found = reviews.learner_and_bank(session, user_id, bank_code)
             bank = reviews.bank_access(found.learner, found)
             reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
-        cursor = session.connection().connection.cursor()
+        connection = session.connection().connection.dbapi_connection
         for statement, parameters in zip(statements, statements.parameters, strict=True):
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
-            plan = "\n".join("    " + row[0] for row in cursor.fetchall())
+            connection.execute(statement, parameters, prepare=True)
+            # psycopg numbers the named parameters in order of first appearance.
+            names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+            numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}",
+                              statement).replace("%%", "%")
+            name = connection.execute("SELECT name FROM pg_prepared_statements "
+                                      "WHERE statement = %s", [numbered]).fetchone()[0]
+            arguments = ", ".join(["%s"] * len(names))
+            rows = psycopg.ClientCursor(connection).execute(
+                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {name}({arguments})",
+                [parameters[n] for n in names]).fetchall()
+            plan = "\n".join("    " + row[0] for row in rows)
             out.append("  " + " ".join(statement.split()) + "\n" + plan)
-        session.rollback()
+        lms.db.remove()
     return out
 
 

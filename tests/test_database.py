@@ -152,6 +152,48 @@ def test_a_read_only_unit_of_work_opens_no_transaction(lms_database_url, monkeyp
 
 
 @pytest.mark.skipif(not os.environ.get("LMSCORE_TEST_DATABASE_URL"),
+                    reason="PostgreSQL's session settings")
+def test_a_read_only_unit_of_work_cannot_write_and_plans_once(lms_database_url):
+    """PostgreSQL runs read-only units of work on connections that refuse writes and keep a
+    prepared statement's generic plan; the next unit of work is back on the ordinary pool."""
+    from sqlalchemy.exc import InternalError
+
+    from lmscore.db import READ_ONLY_SESSION, Database
+
+    db = Database(lms_database_url, pool_size=1)
+    settings = text("SELECT current_setting('default_transaction_read_only'), "
+                    "current_setting('plan_cache_mode')")
+    try:
+        db.read_only()
+        assert tuple(db.session.execute(settings).one()) == tuple(READ_ONLY_SESSION.values())
+        with pytest.raises(InternalError, match="read-only transaction"):
+            db.session.execute(text("CREATE TEMPORARY TABLE scratch (n integer)"))
+        db.remove()
+        assert tuple(db.session.execute(settings).one()) == ("off", "auto")
+        db.session.execute(text("CREATE TEMPORARY TABLE scratch (n integer)"))
+        db.session.rollback()
+    finally:
+        db.remove()
+        db.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("LMSCORE_TEST_DATABASE_URL"),
+                    reason="libpq options: PostgreSQL")
+def test_a_read_only_engine_keeps_the_urls_own_options(lms_database_url):
+    url = make_url(lms_database_url)
+    engine = make_engine(url.update_query_dict({"options": "-c application_name=lms-test"})
+                         .render_as_string(hide_password=False), read_only=True)
+    try:
+        with engine.connect() as connection:
+            names = connection.exec_driver_sql(
+                "SELECT current_setting('application_name'), "
+                "current_setting('plan_cache_mode')").one()
+        assert tuple(names) == ("lms-test", "force_generic_plan")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("LMSCORE_TEST_DATABASE_URL"),
                     reason="a server connection to cut: PostgreSQL")
 def test_a_connection_idle_in_the_pool_is_pinged_before_use(lms_database_url, monkeypatch):
     """A pooled connection the server dropped is replaced when it sat idle past

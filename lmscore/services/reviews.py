@@ -145,18 +145,21 @@ def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank,
 # -- next items --------------------------------------------------------------------------------
 
 
-#: What a review card shows (and, once answered, reveals): plain rows, not ORM items, since
-#: this is the hottest read in the product. ``facet`` is the facet's path.
-CARD_COLUMNS = ("id", "type", "prompt", "options", "answer", "explanation", "difficulty",
-                "tags")
+#: What a review card shows before it is answered: plain rows, not ORM items, since this is
+#: the hottest read in the product. The rows also hold ``facet``, the facet's path.
+CARD_COLUMNS = ("id", "type", "prompt", "options", "difficulty", "tags")
+#: What a card reveals once answered (the web page shows a self-rated card's).
+REVEALED_COLUMNS = ("answer", "explanation")
 
 
 def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, limit: int,
-               now: datetime) -> list[Row]:
+               now: datetime, *, revealed: bool = False) -> list[Row]:
     """Due cards (most overdue first), then new items in facet, difficulty, id order while the
-    day's new-item allowance lasts, as rows of ``CARD_COLUMNS`` and ``facet``. One statement,
-    built once: neither extra round trips nor rebuilding the query are paid per request."""
-    return list(session.execute(_next_items_statement(), {
+    day's new-item allowance lasts, as rows of ``CARD_COLUMNS``, ``REVEALED_COLUMNS`` if
+    ``revealed``, and ``facet``. One statement, built once: neither extra round trips nor
+    rebuilding the query are paid per request (and, a plain Core select, it bypasses the
+    ORM's execution path)."""
+    return list(session.connection().execute(_next_items_statement(revealed), {
         "user_id": user.id, "bank_id": bank.id, "now": now, "limit": limit,
         "day_start": local_day_start(user, now),
         "new_per_day": lms.settings.reviews.new_per_day,
@@ -164,10 +167,11 @@ def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, 
 
 
 @functools.cache
-def _next_items_statement():
+def _next_items_statement(revealed: bool):
+    columns = (*CARD_COLUMNS, *(REVEALED_COLUMNS if revealed else ()))
     user_id, bank_id = bindparam("user_id", type_=Integer), bindparam("bank_id", type_=Integer)
     limit = bindparam("limit", type_=Integer)
-    card = [Item.__table__.c[name] for name in (*CARD_COLUMNS, "facet_id")]
+    card = [Item.__table__.c[name] for name in (*columns, "facet_id")]
     due = (
         select(*card, literal(0).label("part"), CardState.due_at,
                CardState.id.label("card_id"), literal(0).label("rank"))
@@ -206,7 +210,7 @@ def _next_items_statement():
         select(fresh).where(fresh.c.rank <= select(room.c.n).scalar_subquery()),
     ).subquery("picked")
     return (
-        select(*(picked.c[name] for name in CARD_COLUMNS), BankNode.path.label("facet"))
+        select(*(picked.c[name] for name in columns), BankNode.path.label("facet"))
         .join(BankNode, BankNode.id == picked.c.facet_id)
         .order_by(picked.c.part, picked.c.due_at, picked.c.card_id, picked.c.facet_id,
                   picked.c.difficulty, picked.c.id)

@@ -297,7 +297,7 @@ def review(bank_code: str):
     session = lms.db.session
     user = web_user()
     bank = reviews.get_bank(session, user, bank_code)
-    items = reviews.next_items(lms, session, user, bank, 1, utcnow())
+    items = reviews.next_items(lms, session, user, bank, 1, utcnow(), revealed=True)
     if not items:
         return render_template("reviews/done.html", bank=bank,
                                stats=reviews.stats(lms, session, user, bank, utcnow()))

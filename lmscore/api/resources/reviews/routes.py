@@ -37,16 +37,12 @@ class NextSchema(Schema):
     items = fields.List(fields.Nested(ReviewItemSchema))
 
 
-#: The next items' rows hold JSON-ready values under these names, so the hottest read copies
-#: them straight into the body instead of dumping through marshmallow (about a third of the
-#: request's CPU time). The schema still documents the response and names the fields, and a
-#: test holds both paths to the same output.
-_ITEM_FIELDS = tuple(ReviewItemSchema().fields)
-
-
 def next_items_body(bank_code: str, rows) -> dict:
-    return {"bank": bank_code,
-            "items": [{name: row._mapping[name] for name in _ITEM_FIELDS} for row in rows]}
+    """The response of ``next_items``, whose rows hold exactly ``ReviewItemSchema``'s fields,
+    JSON-ready: the hottest read copies them into the body instead of dumping them through
+    marshmallow (about a third of the request's CPU time). The schema still documents the
+    response, and a test holds both to the same output."""
+    return {"bank": bank_code, "items": [row._asdict() for row in rows]}
 
 
 class AnswerSchema(Schema):
