@@ -159,11 +159,11 @@ def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, 
     ``revealed``, and ``facet``. One statement, built once: neither extra round trips nor
     rebuilding the query are paid per request (and, a plain Core select, it bypasses the
     ORM's execution path)."""
-    return list(session.connection().execute(_next_items_statement(revealed), {
+    return session.connection().execute(_next_items_statement(revealed), {
         "user_id": user.id, "bank_id": bank.id, "now": now, "limit": limit,
         "day_start": local_day_start(user, now),
         "new_per_day": lms.settings.reviews.new_per_day,
-    }))
+    }).all()
 
 
 @functools.cache

@@ -84,7 +84,8 @@ class StatsArgs(Schema):
 
 
 @blp.get("/next")
-@blp.arguments(NextArgs, location="query")
+# An instance: webargs would build a schema class anew on every request.
+@blp.arguments(NextArgs(), location="query")
 @blp.response(200, NextSchema)
 @blp.alt_response(204, description="Nothing is due and no new items are left for today")
 @read_only
