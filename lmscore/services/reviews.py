@@ -190,7 +190,12 @@ def _next_items_statement(revealed: bool):
     left = limit - select(func.count()).select_from(due).scalar_subquery()
     allowance = bindparam("new_per_day", type_=Integer) - new_today
     room = select(case((left < allowance, left), else_=allowance).label("n")).cte("room")
-    seen = exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
+    # A scalar subquery, which PostgreSQL keeps as a per-item probe of uq_card_states_user_id
+    # (index only) while it walks the items in order: a plain NOT EXISTS becomes an anti-join
+    # that first reads every card of the learner (a heap page each) and, planned once for
+    # everyone, compares each item with each card, which grows with the learner's cards.
+    seen = select(exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
+                  .correlate(Item)).scalar_subquery()
     new_order = (Item.facet_id, Item.difficulty, Item.id)
     fresh = (
         select(*card, literal(1).label("part"),
