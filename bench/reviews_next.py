@@ -4,10 +4,10 @@ card states): the goal is p99 ≤ 5 ms and flat when the data grows (index-backe
 
 Seeding runs inside PostgreSQL (``INSERT … SELECT generate_series``): learners, one bank of
 items in ten facets, ``--cards`` card states per learner (the bank's first items in the order
-new items are introduced; due times spread from 3 days ago to 97 days ahead, so a learner has
-a few due cards and the new-item query runs too) and one review log row per card. Rows are
-inserted card-major, so a learner's cards lie on different pages as they would after months of
-use.
+new items are introduced, with the progress that records; due times spread from 3 days ago to
+97 days ahead, so a learner has a few due cards and the new-item query runs too) and one review
+log row per card. Rows are inserted card-major, so a learner's cards lie on different pages as
+they would after months of use.
 
 Figures per data size, random learners each time (read once untimed first, so that their
 rows are in memory):
@@ -113,6 +113,17 @@ def seed_learners(session, bank: QuestionBank, learners: int, cards: int) -> int
         WHERE first.k <= :cards AND u.id > :after
         ORDER BY first.k, u.id
     """), params)
+    # Their progress through the new items, as answering in order records it: the next
+    # unseen item.
+    session.execute(text("""
+        INSERT INTO review_progress (user_id, bank_id, content_version, facet_id, difficulty,
+                                     item_id)
+        SELECT u.id, :bank, b.content_version, nxt.facet_id, nxt.difficulty, nxt.id
+        FROM users AS u, question_banks AS b,
+             (SELECT facet_id, difficulty, id FROM items WHERE bank_id = :bank
+              ORDER BY facet_id, difficulty, id OFFSET :cards LIMIT 1) AS nxt
+        WHERE u.id > :after AND b.id = :bank
+    """), params)
     # Each card's first review, days ago: state_before is NULL as for every first review.
     session.execute(text("""
         INSERT INTO review_logs (user_id, item_id, bank_id, client_attempt_id, rating,
@@ -127,7 +138,7 @@ def seed_learners(session, bank: QuestionBank, learners: int, cards: int) -> int
 
 def analyze(engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE users, items, card_states, review_logs"))
+        conn.execute(text("VACUUM ANALYZE users, items, card_states, review_progress, review_logs"))
 
 
 def sizes(session, bank: QuestionBank) -> dict:

@@ -410,3 +410,97 @@ def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
                                 "items": 8, "reviews": 7, "mastery": 0.3125,
                                 "struggling": True}]
     assert stats["struggling"] == stats["facets"]
+
+
+def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, learner):
+    """Introducing items in order records how far the learner is (an item answered ahead of
+    the order does not move it); the next-items query walks the unseen items from there, and
+    an import that adds an item before it makes the record untrusted."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select, update
+
+    from lmscore.capabilities.content import ItemSpec
+    from lmscore.models import Item, ReviewProgress, User
+    from lmscore.services import banks
+
+    with app.app_context():
+        session = lms.db.session
+        user = session.scalar(select(User).order_by(User.id.desc()))
+        bank = reviews.get_bank(session, user, "TT")
+        order = session.scalars(select(Item).where(Item.bank_id == bank.id)
+                                .order_by(*reviews.NEW_ORDER)).all()
+        monday = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+        def answer(item):
+            reviews.answer(lms, session, user, reviews.ReviewInput(
+                item_id=item.id, client_attempt_id=attempt(), rating="easy"), monday)
+
+        def recorded():
+            session.expire_all()
+            row = session.get(ReviewProgress, (user.id, bank.id))
+            return row and ((row.facet_id, row.difficulty, row.item_id), row.content_version)
+
+        def at(item):
+            return (item.facet_id, item.difficulty, item.id), bank.content_version
+
+        answer(order[0])
+        assert recorded() == at(order[1])
+        answer(order[3])  # ahead of the order: the walk still checks order[1] and order[2]
+        assert recorded() == at(order[1])
+        answer(order[1])
+        answer(order[2])  # the next unseen item is now order[4]: order[3] was answered
+        assert recorded() == at(order[4])
+
+        # The query starts its walk at the record: an unseen item before it is not offered.
+        session.execute(update(ReviewProgress).values(item_id=order[5].id))
+        session.commit()
+        week = monday + timedelta(days=30)
+        fresh = [row.id for row in reviews.next_items(lms, session, user, bank, 10, week)
+                 if row.id not in {item.id for item in order[:4]}]
+        assert fresh[0] == order[5].id and order[4].id not in fresh
+
+        # An item imported before the record: the record is no longer trusted.
+        version = bank.content_version
+        report = banks.import_items(session, bank, [("1", ItemSpec(
+            external_id="tt-easy-001", type="mcq_single", prompt="Warm-up?",
+            options={"A": "yes", "B": "no"}, answer="A", difficulty=1,
+            facet_path=("sql", "querying", "select", "filtering")))], "test")
+        session.commit()
+        assert report.imported == 1 and bank.content_version == version + 1
+        warm_up = session.scalar(select(Item.id).where(Item.external_id == "tt-easy-001"))
+        fresh = [row.id for row in reviews.next_items(lms, session, user, bank, 10, week)
+                 if row.id not in {item.id for item in order[:4]}]
+        assert fresh[:2] == [warm_up, order[4].id]
+
+
+def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms, learner):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from lmscore.capabilities.content import ItemSpec
+    from lmscore.models import Item, ReviewProgress, User
+    from lmscore.services import banks
+
+    with app.app_context():
+        session = lms.db.session
+        user = session.scalar(select(User).order_by(User.id.desc()))
+        bank = reviews.get_bank(session, user, "TT")
+        day = datetime(2026, 3, 2, 9, tzinfo=UTC)
+        for item_id in session.scalars(select(Item.id).where(Item.bank_id == bank.id)).all():
+            reviews.answer(lms, session, user, reviews.ReviewInput(
+                item_id=item_id, client_attempt_id=attempt(), rating="easy"), day)
+        progress = session.get(ReviewProgress, (user.id, bank.id))
+        assert (progress.facet_id, progress.difficulty, progress.item_id) \
+            == reviews.PAST_THE_END
+        later = day + timedelta(days=1)
+        assert reviews.next_items(lms, session, user, bank, 10, later) == []
+
+        banks.import_items(session, bank, [("1", ItemSpec(
+            external_id="tt-late-001", type="mcq_single", prompt="Added later?",
+            options={"A": "yes", "B": "no"}, answer="A", difficulty=5,
+            facet_path=("sql", "querying", "select", "filtering")))], "test")
+        session.commit()
+        assert [row.prompt for row in reviews.next_items(lms, session, user, bank, 10, later)] \
+            == ["Added later?"]

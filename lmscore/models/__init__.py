@@ -2,7 +2,7 @@
 their own Alembic branch."""
 
 from .auth import RefreshToken, UsedToken
-from .banks import BankNode, CardState, Item, QuestionBank, ReviewLog
+from .banks import BankNode, CardState, Item, QuestionBank, ReviewLog, ReviewProgress
 from .notifications import NotificationDelivery, NotificationDigestItem, NotificationPreference
 from .outbox import JobFailure, OutboxEvent
 from .payments import AuditEntry, Payment, ProcessedProviderEvent
@@ -51,6 +51,7 @@ __all__ = [
     "Item",
     "QuestionBank",
     "ReviewLog",
+    "ReviewProgress",
     "AWAITING",
     "Deliverable",
     "DeliverableKind",

@@ -23,6 +23,9 @@ class QuestionBank(Base):
     name: Mapped[str] = mapped_column(String(200))
     #: The track whose content this bank belongs to (its scheduler override applies).
     track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="SET NULL"))
+    #: Counts the imports that added or changed items: review progress recorded under an
+    #: older count is not trusted, since an item may now sit before it.
+    content_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -98,6 +101,25 @@ class CardState(Base):
         # The next-review query: a learner's cards in a bank by due time.
         Index("ix_card_states_user_bank_due", "user_id", "bank_id", "due_at"),
     )
+
+
+class ReviewProgress(Base):
+    """How far a learner is through a bank's new items: every live item before the position
+    ``(facet_id, difficulty, item_id)``, in the order new items are introduced, has a card.
+    The next-review query walks the unseen items from there instead of from the bank's first
+    item, so its cost does not grow with the learner's history. Trusted only under the bank's
+    ``content_version`` it was recorded for."""
+
+    __tablename__ = "review_progress"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    content_version: Mapped[int]
+    facet_id: Mapped[int]
+    difficulty: Mapped[int]
+    item_id: Mapped[int]
 
 
 class ReviewLog(Base):

@@ -224,6 +224,10 @@ def import_items(
         _write(session, inserts, updates)
         if on_progress:
             on_progress(len(chunk))
+    if report.imported or report.updated:
+        # A new or moved item may sit before a learner's recorded review progress: progress
+        # recorded under the old count is no longer trusted (reviews._note_introduced).
+        bank.content_version = QuestionBank.content_version + 1
     return report
 
 

@@ -20,14 +20,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, bindparam, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..capabilities import Answer, GradableItem, Rating, Scheduler
 from ..capabilities import CardState as State
-from ..db import UTCDateTime
+from ..db import MAX_ID, UTCDateTime
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..events import ReviewAnswered
 from ..models import (
@@ -37,6 +49,7 @@ from ..models import (
     Item,
     QuestionBank,
     ReviewLog,
+    ReviewProgress,
     Track,
     User,
 )
@@ -163,7 +176,29 @@ def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, 
         "user_id": user.id, "bank_id": bank.id, "now": now, "limit": limit,
         "day_start": local_day_start(user, now),
         "new_per_day": lms.settings.reviews.new_per_day,
+        "content_version": bank.content_version,
     }).all()
+
+
+#: The order new items are introduced in, which ``ix_items_bank_new_order`` holds.
+NEW_ORDER = (Item.facet_id, Item.difficulty, Item.id)
+#: A position before every item, and one after every item (a bank seen to its end).
+FIRST_POSITION = (0, 0, 0)
+PAST_THE_END = (MAX_ID, MAX_ID, MAX_ID)
+
+
+def _unseen_from(user_id, bank_id, start) -> list:
+    """The criteria of a bank's live items the learner has no card for, from the position
+    ``start`` on (a tuple of three SQL expressions or values), walked in ``NEW_ORDER``.
+
+    The card check is a scalar subquery, which PostgreSQL keeps as a per-item probe of
+    uq_card_states_user_id (index only) while it walks the items in order: a plain NOT EXISTS
+    becomes an anti-join that first reads every card of the learner (a heap page each) and,
+    planned once for everyone, compares each item with each card."""
+    seen = select(exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
+                  .correlate(Item)).scalar_subquery()
+    return [Item.bank_id == bank_id, Item.archived_at.is_(None),
+            tuple_(*NEW_ORDER) >= tuple_(*start), ~seen]
 
 
 @functools.cache
@@ -190,20 +225,23 @@ def _next_items_statement(revealed: bool):
     left = limit - select(func.count()).select_from(due).scalar_subquery()
     allowance = bindparam("new_per_day", type_=Integer) - new_today
     room = select(case((left < allowance, left), else_=allowance).label("n")).cte("room")
-    # A scalar subquery, which PostgreSQL keeps as a per-item probe of uq_card_states_user_id
-    # (index only) while it walks the items in order: a plain NOT EXISTS becomes an anti-join
-    # that first reads every card of the learner (a heap page each) and, planned once for
-    # everyone, compares each item with each card, which grows with the learner's cards.
-    seen = select(exists().where(CardState.user_id == user_id, CardState.item_id == Item.id)
-                  .correlate(Item)).scalar_subquery()
-    new_order = (Item.facet_id, Item.difficulty, Item.id)
+    # Where the learner's walk through the new items starts: their recorded progress, if it
+    # was recorded under the bank's current content.
+    progress = [
+        func.coalesce(select(column).where(
+            ReviewProgress.user_id == user_id, ReviewProgress.bank_id == bank_id,
+            ReviewProgress.content_version == bindparam("content_version", type_=Integer),
+        ).scalar_subquery(), first)
+        for column, first in zip((ReviewProgress.facet_id, ReviewProgress.difficulty,
+                                  ReviewProgress.item_id), FIRST_POSITION, strict=True)
+    ]
     fresh = (
         select(*card, literal(1).label("part"),
                literal(None, UTCDateTime()).label("due_at"),
                literal(None, Integer).label("card_id"),
-               func.row_number().over(order_by=new_order).label("rank"))
-        .where(Item.bank_id == bank_id, Item.archived_at.is_(None), ~seen)
-        .order_by(*new_order)
+               func.row_number().over(order_by=NEW_ORDER).label("rank"))
+        .where(*_unseen_from(user_id, bank_id, progress))
+        .order_by(*NEW_ORDER)
         # The page size as a plain parameter, the allowance applied outside: with a LIMIT
         # it can read, the planner walks ix_items_bank_new_order and stops after a few
         # unseen items instead of sorting every unseen item of the bank.
@@ -296,7 +334,8 @@ def answer(lms: Platform, session: Session, user: User, data: ReviewInput,
                                                   CardState.item_id == item.id))
     before = _state_of(card, scheduler)
     after = scheduler.review(before, rating, now)
-    if card is None:
+    introduced = card is None
+    if introduced:
         card = CardState(user_id=user.id, item_id=item.id, bank_id=bank.id, reps=0, lapses=0)
         session.add(card)
     elif rating is Rating.AGAIN:
@@ -328,10 +367,45 @@ def answer(lms: Platform, session: Session, user: User, data: ReviewInput,
         if previous is None:
             raise
         return _replay(previous, user)
+    if introduced:
+        _note_introduced(session, user.id, bank, item)
     events.emit(session, ReviewAnswered(user_id=user.id, item_id=item.id, rating=rating.value,
                                         correct=correct, due_at=after.due_at.isoformat()))
     session.commit()
     return response
+
+
+def _note_introduced(session: Session, user_id: int, bank: QuestionBank, item: Item) -> None:
+    """Move the learner's progress through the bank's new items past ``item``, which just got
+    its first card, when it was the next new item (the usual case) or when no progress is
+    recorded under the bank's current content (the walk then starts at the first item, once).
+    An item answered ahead of the order leaves the progress where it is.
+
+    Safe under concurrency: cards are never taken away, so a position computed from any
+    snapshot stays at or before the learner's real progress; and an import that adds or moves
+    items bumps the bank's ``content_version`` (read here before the walk), so a position
+    computed while it ran is not trusted afterwards."""
+    position = (item.facet_id, item.difficulty, item.id)
+    recorded = session.execute(
+        select(ReviewProgress.facet_id, ReviewProgress.difficulty, ReviewProgress.item_id)
+        .where(ReviewProgress.user_id == user_id, ReviewProgress.bank_id == bank.id,
+               ReviewProgress.content_version == bank.content_version)
+    ).first()
+    if recorded is not None and tuple(recorded) != position:
+        return
+    start = FIRST_POSITION if recorded is None else position
+    following = session.execute(
+        select(*NEW_ORDER).where(*_unseen_from(user_id, bank.id, start), Item.id != item.id)
+        .order_by(*NEW_ORDER).limit(1)
+    ).first()
+    facet_id, difficulty, item_id = following or PAST_THE_END
+    values = {"content_version": bank.content_version, "facet_id": facet_id,
+              "difficulty": difficulty, "item_id": item_id}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(ReviewProgress).values(user_id=user_id, bank_id=bank.id, **values)
+        .on_conflict_do_update(index_elements=["user_id", "bank_id"], set_=values)
+    )
 
 
 def _replay(log: ReviewLog, user: User) -> dict[str, Any]:
