@@ -216,7 +216,8 @@ def explain(app, bank_code: str, user_id: int) -> list[str]:
             connection.execute(statement, parameters, prepare=True)
             # psycopg numbers the named parameters in order of first appearance.
             names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
-            numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}",
+            numbers = {name: f"${n}" for n, name in enumerate(names, start=1)}
+            numbered = re.sub(r"%\((\w+)\)s", lambda m, numbers=numbers: numbers[m[1]],
                               statement).replace("%%", "%")
             name = connection.execute("SELECT name FROM pg_prepared_statements "
                                       "WHERE statement = %s", [numbered]).fetchone()[0]

@@ -412,6 +412,32 @@ def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
     assert stats["struggling"] == stats["facets"]
 
 
+def _signed_in_learner(session):
+    """The ``learner`` fixture's user (the latest) and the bank TT as they see it."""
+    from sqlalchemy import select
+
+    from lmscore.models import User
+
+    user = session.scalar(select(User).order_by(User.id.desc()))
+    return user, reviews.get_bank(session, user, "TT")
+
+
+def _import_item(session, bank, external_id: str, prompt: str, difficulty: int) -> int:
+    from sqlalchemy import select
+
+    from lmscore.capabilities.content import ItemSpec
+    from lmscore.models import Item
+    from lmscore.services import banks
+
+    report = banks.import_items(session, bank, [("1", ItemSpec(
+        external_id=external_id, type="mcq_single", prompt=prompt,
+        options={"A": "yes", "B": "no"}, answer="A", difficulty=difficulty,
+        facet_path=("sql", "querying", "select", "filtering")))], "test")
+    session.commit()
+    assert report.imported == 1
+    return session.scalar(select(Item.id).where(Item.external_id == external_id))
+
+
 def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, learner):
     """Introducing items in order records how far the learner is (an item answered ahead of
     the order does not move it); the next-items query walks the unseen items from there, and
@@ -420,14 +446,11 @@ def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, le
 
     from sqlalchemy import select, update
 
-    from lmscore.capabilities.content import ItemSpec
-    from lmscore.models import Item, ReviewProgress, User
-    from lmscore.services import banks
+    from lmscore.models import Item, ReviewProgress
 
     with app.app_context():
         session = lms.db.session
-        user = session.scalar(select(User).order_by(User.id.desc()))
-        bank = reviews.get_bank(session, user, "TT")
+        user, bank = _signed_in_learner(session)
         order = session.scalars(select(Item).where(Item.bank_id == bank.id)
                                 .order_by(*reviews.NEW_ORDER)).all()
         monday = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -444,6 +467,11 @@ def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, le
         def at(item):
             return (item.facet_id, item.difficulty, item.id), bank.content_version
 
+        def fresh_items(now):
+            answered = {item.id for item in order[:4]}
+            return [row.id for row in reviews.next_items(lms, session, user, bank, 10, now)
+                    if row.id not in answered]
+
         answer(order[0])
         assert recorded() == at(order[1])
         answer(order[3])  # ahead of the order: the walk still checks order[1] and order[2]
@@ -455,23 +483,14 @@ def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, le
         # The query starts its walk at the record: an unseen item before it is not offered.
         session.execute(update(ReviewProgress).values(item_id=order[5].id))
         session.commit()
-        week = monday + timedelta(days=30)
-        fresh = [row.id for row in reviews.next_items(lms, session, user, bank, 10, week)
-                 if row.id not in {item.id for item in order[:4]}]
-        assert fresh[0] == order[5].id and order[4].id not in fresh
+        later = monday + timedelta(days=30)
+        assert fresh_items(later)[0] == order[5].id and order[4].id not in fresh_items(later)
 
         # An item imported before the record: the record is no longer trusted.
         version = bank.content_version
-        report = banks.import_items(session, bank, [("1", ItemSpec(
-            external_id="tt-easy-001", type="mcq_single", prompt="Warm-up?",
-            options={"A": "yes", "B": "no"}, answer="A", difficulty=1,
-            facet_path=("sql", "querying", "select", "filtering")))], "test")
-        session.commit()
-        assert report.imported == 1 and bank.content_version == version + 1
-        warm_up = session.scalar(select(Item.id).where(Item.external_id == "tt-easy-001"))
-        fresh = [row.id for row in reviews.next_items(lms, session, user, bank, 10, week)
-                 if row.id not in {item.id for item in order[:4]}]
-        assert fresh[:2] == [warm_up, order[4].id]
+        warm_up = _import_item(session, bank, "tt-easy-001", "Warm-up?", difficulty=1)
+        assert bank.content_version == version + 1
+        assert fresh_items(later)[:2] == [warm_up, order[4].id]
 
 
 def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms, learner):
@@ -479,14 +498,11 @@ def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms,
 
     from sqlalchemy import select
 
-    from lmscore.capabilities.content import ItemSpec
-    from lmscore.models import Item, ReviewProgress, User
-    from lmscore.services import banks
+    from lmscore.models import Item, ReviewProgress
 
     with app.app_context():
         session = lms.db.session
-        user = session.scalar(select(User).order_by(User.id.desc()))
-        bank = reviews.get_bank(session, user, "TT")
+        user, bank = _signed_in_learner(session)
         day = datetime(2026, 3, 2, 9, tzinfo=UTC)
         for item_id in session.scalars(select(Item.id).where(Item.bank_id == bank.id)).all():
             reviews.answer(lms, session, user, reviews.ReviewInput(
@@ -497,10 +513,6 @@ def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms,
         later = day + timedelta(days=1)
         assert reviews.next_items(lms, session, user, bank, 10, later) == []
 
-        banks.import_items(session, bank, [("1", ItemSpec(
-            external_id="tt-late-001", type="mcq_single", prompt="Added later?",
-            options={"A": "yes", "B": "no"}, answer="A", difficulty=5,
-            facet_path=("sql", "querying", "select", "filtering")))], "test")
-        session.commit()
+        _import_item(session, bank, "tt-late-001", "Added later?", difficulty=5)
         assert [row.prompt for row in reviews.next_items(lms, session, user, bank, 10, later)] \
             == ["Added later?"]
