@@ -318,7 +318,7 @@ def test_the_note_outlives_the_trainers_account(app, lms, people, make_user):
     trainer, learner = people
     session = lms.db.session
     learning.waive_prerequisites(session, trainer, learner, project(lms, 2), "Ready.")
-    users.delete_user(session, make_user("superadmin"), trainer)
+    users.delete_user(lms, session, make_user("superadmin"), trainer)
     client = app.test_client()
     client.sign_in(learner.email, DEFAULT_PASSWORD)
     assert "Unlocked by a trainer: Ready." in client.get("/tracks/TT").text

@@ -222,6 +222,6 @@ def test_services_refuse_students_without_any_view(db_session, make_user, lms):
     with pytest.raises(PermissionDenied):
         users.update_user(db_session, actor=student, target=other, changes={"name": "X"})
     with pytest.raises(PermissionDenied):
-        users.delete_user(db_session, student, other)
+        users.delete_user(lms, db_session, student, other)
     with pytest.raises(PermissionDenied):
         users.assign_trainer(lms, db_session, student, other, None)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import flask
     import flask_smorest
     from marshmallow import Schema
+    from sqlalchemy.orm import Session
 
     from ..jobs import JobSpec, PeriodicJob
     from ..models import User
@@ -147,4 +148,17 @@ def lms_alembic_version_locations(lms: Platform) -> list[str] | None:
     The plugin's first revision sets ``branch_labels = ("<id>",)`` and ``depends_on`` the core
     revision it needs. ``lms db upgrade`` runs ``upgrade heads`` over core and every enabled
     plugin's locations.
+    """
+
+
+@hookspec
+def lms_user_deleting(lms: Platform, session: Session, user: User) -> None:
+    """Let go of what this plugin holds for ``user``, whose account is being deleted.
+
+    Called in the deleting transaction, before the user's row is deleted; the plugin's rows
+    that reference the user with ``ON DELETE CASCADE`` go with it. This is the last moment
+    the plugin can read them: work outside the database (revoking a token at a provider)
+    belongs in a job enqueued with ``lmscore.services.events.job_after_commit``, which runs
+    only if the deletion commits. Do not commit. Raising stops the deletion (the admin sees
+    the error); a refusal for a reason the admin can act on is an ``lmscore.errors.LmsError``.
     """

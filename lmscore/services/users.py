@@ -142,10 +142,13 @@ def _set_locked(session: Session, actor: User, target: User, locked: bool) -> No
         target.failed_logins = 0
 
 
-def delete_user(session: Session, actor: User, target: User) -> None:
+def delete_user(lms: Platform, session: Session, actor: User, target: User) -> None:
+    """Delete ``target``; plugins let go of what they hold for them first
+    (``lms_user_deleting``), in the same transaction."""
     require(actor, Action.DELETE_USER)
     if target.id == actor.id:
         raise PermissionDenied("You cannot delete your own account.")
+    lms.plugins.call_each_unchecked("lms_user_deleting", lms=lms, session=session, user=target)
     session.delete(target)
     try:
         session.commit()

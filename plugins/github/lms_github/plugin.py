@@ -57,6 +57,15 @@ def lms_register_template_folders():
 
 
 @hookimpl
+def lms_user_deleting(session, user):
+    """The link goes with the user (cascade): its token is revoked on GitHub as on
+    disconnecting."""
+    account = service.account_of(session, user.id)
+    if account is not None:
+        service.revoke_after_commit(session, account)
+
+
+@hookimpl
 def lms_alembic_version_locations():
     return [str(Path(__file__).parent / "migrations")]
 

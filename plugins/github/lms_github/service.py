@@ -131,10 +131,8 @@ def finish_link(lms: Platform, session: Session, user: User, *, expected_state: 
         raise _invalid("code", "GitHub sent no authorisation code; connect again.")
     account = account_of(session, user.id) or GithubAccount(user_id=user.id)
     session.add(account)
-    if account.secret_encrypted is not None:
-        # Linked again: the token this replaces is revoked as a disconnected link's is.
-        events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=user.id,
-                                sealed_token=account.secret_encrypted)
+    # Linked again: the token this replaces is revoked as a disconnected link's is.
+    revoke_after_commit(session, account)
     account.status = AccountStatus.CONNECTING.value
     account.secret_encrypted = _seal(lms, "code", code)
     account.problem = None
@@ -151,12 +149,18 @@ def disconnect(session: Session, user: User) -> None:
     account = account_of(session, user.id)
     if account is None:
         return
-    if account.secret_encrypted is not None:  # a broken link has dropped its token already
-        # Sealed: job arguments sit in the broker (Redis) until a worker takes them.
-        events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=user.id,
-                                sealed_token=account.secret_encrypted)
+    revoke_after_commit(session, account)
     session.delete(account)
     session.commit()
+
+
+def revoke_after_commit(session: Session, account: GithubAccount) -> None:
+    """Have the ``revoke_token`` job invalidate the link's token on GitHub once the
+    transaction that drops the link commits."""
+    if account.secret_encrypted is not None:  # a broken link has dropped its token already
+        # Sealed: job arguments sit in the broker (Redis) until a worker takes them.
+        events.job_after_commit(session, REVOKE_TOKEN_JOB, user_id=account.user_id,
+                                sealed_token=account.secret_encrypted)
 
 
 def revoke_token(lms: Platform, user_id: int, sealed_token: str) -> None:

@@ -10,6 +10,7 @@ import logging
 import dramatiq
 import pytest
 from github_support import account, follow_authorisation, token_works
+from lms_github.models import GithubAccount
 from lms_github.service import REVOKE_TOKEN_JOB
 from sqlalchemy import select
 
@@ -169,3 +170,20 @@ def test_a_token_exchanged_after_the_learner_disconnected_is_revoked(
     # when the connect job rolls back, which separate connections would not.
     assert github.tokens == {}
     assert len(github.calls("DELETE", REVOKE_PATH)) == 1
+
+
+def test_hook_lms_user_deleting(connected, github, jobs, lms, learner, make_user, api_client,
+                                log):
+    """Deleting the user drops the link with them (cascade); the token it held is revoked
+    on GitHub as on disconnecting, once the deletion has committed."""
+    [token] = github.tokens
+    sealed = account(lms, learner).secret_encrypted
+    learner_id = learner.id
+    admin = api_client(make_user("superadmin"))
+    assert admin.delete(f"/api/v1/users/{learner_id}").status_code == 204
+    assert lms.db.session.scalar(select(GithubAccount.id)) is None
+    [job] = queued(jobs, REVOKE_TOKEN_JOB)
+    assert job.kwargs == {"user_id": learner_id, "sealed_token": sealed}
+    jobs.drain()
+    assert not token_works(github, token)
+    assert f"GitHub token of user {learner_id} revoked" in log.text

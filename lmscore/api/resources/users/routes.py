@@ -64,9 +64,10 @@ class UserItem(MethodView):
 
     @blp.response(204)
     def delete(self, user_id):
-        session = current_platform().db.session
+        lms = current_platform()
         actor = current_user()
-        users.delete_user(session, actor, users.get_user(session, actor, user_id))
+        users.delete_user(lms, lms.db.session, actor, users.get_user(lms.db.session, actor,
+                                                                     user_id))
 
 
 @blp.route("/<int:user_id>/trainer")
