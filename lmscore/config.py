@@ -21,10 +21,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from .capabilities.sandbox import SandboxLimits
-from .capabilities.workspaces import WorkspacesSchema, WorkspacesSettings
+from .capabilities.workspaces import WorkspacesSchema, WorkspacesSettings, origin_of
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "instance/lms.toml"
@@ -492,6 +500,21 @@ class SettingsSchema(_Strict):
         keys=fields.String(), values=fields.Nested(ProviderChoiceSchema), load_default=dict
     )
     plugins = fields.Dict(load_default=dict)
+
+    @validates_schema
+    def _workspaces_on_a_host_of_their_own(self, data: dict[str, Any], **_: Any) -> None:
+        # Browsers send a host's cookies to all its ports and schemes: workspaces there would
+        # still receive the LMS's session cookie.
+        public_url, base_url = data["workspaces"].public_url, data["base_url"]
+        if public_url and origin_of(public_url) != origin_of(base_url) \
+                and urlsplit(public_url).hostname == urlsplit(base_url).hostname:
+            raise ValidationError(
+                {"public_url": [f"is on base_url's host ({urlsplit(base_url).hostname}) with "
+                                "another port or scheme; browsers share cookies across those, "
+                                "so give workspaces a host of their own "
+                                "(e.g. https://ws.example.org/ws/)"]},
+                "workspaces",
+            )
 
 
 # ---------------------------------------------------------------------------------------------

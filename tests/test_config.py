@@ -88,6 +88,16 @@ def test_unknown_top_level_key_from_env(config_file):
         ("[plugins]\nenabled = 'abc'\n", "plugins.enabled: Not a valid list"),
         ("[tracks.DP]\nschedular = 'x'\n", "tracks.DP.value.schedular: Unknown field"),
         ("timezone = 'Mars/Olympus'\n", "timezone: unknown time zone 'Mars/Olympus'"),
+        ("[workspaces]\npublic_url = 'ws.example.org/ws/'\n",
+         "workspaces.public_url: must be an absolute http(s) URL such as https://ws.example"),
+        ("[workspaces]\npublic_url = 'ftp://ws.example.org/ws/'\n",
+         "workspaces.public_url: must be an absolute http(s) URL"),
+        ("[workspaces]\npublic_url = 'https://ws.example.org/'\n",
+         "workspaces.public_url: its path must be /ws/"),
+        # Another port of the LMS's host: a separate origin, but the LMS's cookies reach it.
+        ("base_url = 'https://learn.example.org'\n"
+         "[workspaces]\npublic_url = 'https://learn.example.org:8443/ws/'\n",
+         "workspaces.public_url: is on base_url's host (learn.example.org) with another port"),
     ],
 )
 def test_bad_values(config_file, text, problem):

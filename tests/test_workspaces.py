@@ -4,7 +4,9 @@ real engine is exercised in plugins/workspace_docker/tests."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,7 +20,7 @@ from lmscore.capabilities import (
 from lmscore.db import utcnow
 from lmscore.errors import Conflict, NotFound, PermissionDenied
 from lmscore.hookspecs import hookimpl
-from lmscore.models import Track, Workspace
+from lmscore.models import Track, User, Workspace
 from lmscore.services import learning, workspaces
 
 
@@ -272,3 +274,258 @@ def test_without_a_workspace_engine_there_is_no_workspaces_link(app_factory, mak
     user = make_user("student")
     web.sign_in(user.email, DEFAULT_PASSWORD)
     assert 'href="/workspaces"' not in web.get("/dashboard").get_data(as_text=True)
+
+
+# -- access on an origin of its own ------------------------------------------------------------
+
+WS_ORIGIN = "https://ws.example.org"
+#: Workspaces on a host of their own: the LMS hands browsers over to it.
+SEPARATE_ORIGIN = pytest.mark.lms_config({"workspaces": {"public_url": f"{WS_ORIGIN}/ws/"}})
+
+
+def running_workspace(lms, jobs, owner) -> Workspace:
+    row = workspaces.launch(lms, lms.db.session, owner, "WS")
+    jobs.drain()
+    lms.db.session.refresh(row)
+    assert row.status == "running"
+    return row
+
+
+def change(lms, model, row_id, **values):
+    """Change a row as another request would (the web requests ended the test's session)."""
+    row = lms.db.session.get(model, row_id)
+    for name, value in values.items():
+        setattr(row, name, value)
+    lms.db.session.commit()
+
+
+def signed_in(app, user):
+    from lmscore.testing.plugin import DEFAULT_PASSWORD
+
+    client = app.test_client()
+    client.sign_in(user.email, DEFAULT_PASSWORD)
+    return client
+
+
+def press_open(client, row, page="/tracks/WS/workspace"):
+    """The "Open" button: a CSRF-checked form."""
+    return client.submit(page, {}, action=f"/workspaces/{row.id}/open")
+
+
+def on_workspace_origin(client, url):
+    """Follow an absolute URL on the workspace origin (the LMS answers there too)."""
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == WS_ORIGIN, url
+    return client.get(f"{parts.path}?{parts.query}", base_url=WS_ORIGIN)
+
+
+def workspace_cookies(browser, row, host="ws.example.org") -> dict[str, str]:
+    """What the browser sends with a request to the workspace on ``host``."""
+    found = {name: browser.get_cookie(name, domain=host, path=path)
+             for name, path in (("lms_workspace", f"/ws/{row.access_secret}/"),
+                                ("lms_session", "/"))}
+    return {name: cookie.value for name, cookie in found.items() if cookie is not None}
+
+
+def tampered(value: str, at: int) -> str:
+    return value[:at] + ("B" if value[at] == "A" else "A") + value[at + 1:]
+
+
+def proxy_check(app, row, cookies, base_url=WS_ORIGIN):
+    """nginx's auth sub-request for a browser's request to the workspace: it carries the
+    browser's cookies for that request."""
+    return app.test_client(use_cookies=False).get(
+        "/workspaces/proxy-auth", base_url=base_url,
+        headers={"X-Original-URI": f"/ws/{row.access_secret}/lab?x=1",
+                 "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())})
+
+
+@pytest.mark.parametrize(("base_url", "public_url", "separate"), [
+    ("https://learn.example.org", "", False),
+    ("https://learn.example.org", "https://LEARN.example.org:443/ws/", False),
+    ("https://learn.example.org", "https://ws.example.org/ws/", True),
+    ("http://127.0.0.1:5000", "http://localhost:5000/ws/", True),
+])
+def test_workspaces_have_an_origin_of_their_own_on_another_host(app_factory, base_url,
+                                                                 public_url, separate):
+    app = app_factory({"base_url": base_url, "workspaces": {"public_url": public_url}})
+    assert workspaces.separate_origin(app.extensions["lmscore"]) is separate
+
+
+@SEPARATE_ORIGIN
+def test_open_hands_over_to_the_workspace_origin_with_a_cookie_for_that_workspace(
+        app, lms, jobs, learner):
+    owner = learner()
+    row = running_workspace(lms, jobs, owner)
+    browser = signed_in(app, owner)
+    page = browser.get("/tracks/WS/workspace")
+    assert f'action="/workspaces/{row.id}/open"' in page.get_data(as_text=True)
+    assert row.access_secret not in page.get_data(as_text=True)
+    # Browsers check form-action on the form's redirect to the workspace origin too.
+    assert f"form-action 'self' {WS_ORIGIN};" in page.headers["Content-Security-Policy"]
+
+    opened = press_open(browser, row)
+    assert opened.status_code == 303
+    assert opened.location.startswith(f"{WS_ORIGIN}/workspaces/handover?token=")
+    handed = on_workspace_origin(browser, opened.location)
+    # Straight on to the workspace: the token does not stay in the address bar.
+    assert (handed.status_code, handed.location) == (302, workspaces.public_url(lms, row))
+    (cookie,) = handed.headers.getlist("Set-Cookie")
+    attributes = {part.split("=")[0].strip().lower(): part.partition("=")[2]
+                  for part in cookie.split(";")}
+    assert attributes["path"] == f"/ws/{row.access_secret}/"
+    assert attributes["max-age"] == str(12 * 3600) and attributes["samesite"] == "Lax"
+    assert {"lms_workspace", "httponly", "secure"} <= set(attributes)
+    assert "domain" not in attributes  # host-only: the LMS's host never gets it
+
+    checked = proxy_check(app, row, workspace_cookies(browser, row))
+    assert checked.status_code == 204
+    assert checked.headers["X-Workspace-Upstream"] == row.engine_url
+
+
+@SEPARATE_ORIGIN
+def test_on_a_workspace_origin_the_proxy_check_ignores_the_lms_session(app, lms, jobs,
+                                                                       learner):
+    owner = learner()
+    row = running_workspace(lms, jobs, owner)
+    browser = signed_in(app, owner)
+    session = workspace_cookies(browser, row, host="localhost")
+    assert list(session) == ["lms_session"]
+    # Even where the LMS session cookie would reach the check, it opens nothing.
+    assert proxy_check(app, row, session, base_url="http://localhost").status_code == 401
+    assert proxy_check(app, row, session).status_code == 401
+
+
+@SEPARATE_ORIGIN
+def test_the_workspace_cookie_opens_its_own_workspace_while_the_session_lasts(
+        app, lms, jobs, learner, make_user, monkeypatch):
+    from itsdangerous.timed import TimestampSigner
+
+    row, other = running_workspace(lms, jobs, learner()), running_workspace(lms, jobs, learner())
+    admin = make_user("admin")
+    browser = signed_in(app, admin)
+    on_workspace_origin(browser, press_open(browser, row, page="/admin/workspaces").location)
+    cookies = workspace_cookies(browser, row)
+    assert proxy_check(app, row, cookies).status_code == 204
+
+    # Only for the workspace it was handed over for, untampered.
+    assert workspace_cookies(browser, other) == {}
+    assert proxy_check(app, other, cookies).status_code == 401
+    forged = {"lms_workspace": tampered(cookies["lms_workspace"], 5)}
+    assert proxy_check(app, row, forged).status_code == 401
+    # Not after its age, nor once the user's sessions end (password reset, sign out everywhere).
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 12 * 3600 + 5)
+        assert proxy_check(app, row, cookies).status_code == 401
+    change(lms, User, admin.id, session_version=admin.session_version + 1)
+    assert proxy_check(app, row, cookies).status_code == 401
+
+
+@SEPARATE_ORIGIN
+def test_admins_reach_any_running_workspace_through_the_handover(app, lms, jobs, learner,
+                                                                 make_user):
+    row = running_workspace(lms, jobs, learner())
+    before = row.last_activity_at
+    admin = signed_in(app, make_user("admin"))
+    assert f'action="/workspaces/{row.id}/open"' in admin.get("/admin/workspaces").get_data(
+        as_text=True)
+    handed = on_workspace_origin(admin, press_open(admin, row, page="/admin/workspaces").location)
+    assert handed.location == workspaces.public_url(lms, row)
+    assert proxy_check(app, row, workspace_cookies(admin, row)).status_code == 204
+    # An admin's visit is not the learner's activity.
+    assert lms.db.session.get(Workspace, row.id).last_activity_at == before
+    # Other learners get nowhere, by the button or by the proxy.
+    stranger = signed_in(app, learner())
+    assert press_open(stranger, row).status_code == 404
+    assert proxy_check(app, row, workspace_cookies(stranger, row)).status_code == 401
+
+
+@SEPARATE_ORIGIN
+def test_handover_tokens_that_are_stale_tampered_or_no_longer_good_are_refused(
+        app, lms, jobs, learner, make_user, monkeypatch):
+    from itsdangerous.timed import TimestampSigner
+
+    owner = learner()
+    row = running_workspace(lms, jobs, owner)
+    browser = signed_in(app, owner)
+
+    def refused(location, status, says):
+        response = on_workspace_origin(app.test_client(), location)
+        assert response.status_code == status and says in response.get_data(as_text=True)
+        assert "Set-Cookie" not in response.headers
+
+    location = press_open(browser, row).location
+    with monkeypatch.context() as m:  # a minute later
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
+        refused(location, 400, "has expired")
+    location = press_open(browser, row).location
+    refused(tampered(location, location.index("token=") + 12), 400, "is not valid")
+    refused(f"{WS_ORIGIN}/workspaces/handover", 400, "is not valid")
+
+    location = press_open(browser, row).location
+    # e.g. a password reset since
+    change(lms, User, owner.id, session_version=owner.session_version + 1)
+    refused(location, 400, "signed out")
+
+    admin = make_user("admin")
+    as_admin = signed_in(app, admin)
+    location = press_open(as_admin, row, page="/admin/workspaces").location
+    change(lms, User, admin.id, role="student")  # no longer an admin
+    refused(location, 404, "No such workspace")
+
+    browser = signed_in(app, owner)
+    location = press_open(browser, row).location
+    workspaces.stop(lms, lms.db.session, lms.db.session.get(User, owner.id), row.id)
+    refused(location, 404, "No such workspace")
+    jobs.drain()
+    assert press_open(browser, row).status_code == 409  # only a running workspace opens
+
+
+@SEPARATE_ORIGIN
+def test_without_a_workspace_cookie_the_proxy_sends_browsers_through_the_lms_again(
+        app, lms, jobs, learner):
+    owner = learner()
+    row = running_workspace(lms, jobs, owner)
+    path = f"/ws/{row.access_secret}/lab/tree"
+    # nginx answers the check's 401 with a redirect to the same path on the LMS's origin.
+    signed_out = app.test_client().get(path)
+    assert signed_out.status_code == 302 and "/login?next=" in signed_out.location
+    browser = signed_in(app, owner)
+    again = browser.get(path)
+    assert again.status_code == 302
+    assert on_workspace_origin(browser, again.location).location == workspaces.public_url(
+        lms, row)
+    assert proxy_check(app, row, workspace_cookies(browser, row)).status_code == 204
+    assert signed_in(app, learner()).get(path).status_code == 404
+
+
+def test_on_the_lms_origin_open_goes_straight_to_the_workspace(app, lms, jobs, learner):
+    owner = learner()
+    row = running_workspace(lms, jobs, owner)
+    browser = signed_in(app, owner)
+    opened = press_open(browser, row)
+    assert (opened.status_code, opened.location) == (303, workspaces.public_url(lms, row))
+    assert opened.location == f"http://127.0.0.1:5000/ws/{row.access_secret}/"
+    # The LMS session decides: the proxy on the LMS's origin serves /ws/ itself.
+    session = workspace_cookies(browser, row, host="localhost")
+    assert proxy_check(app, row, session, base_url="http://localhost").status_code == 204
+    assert browser.get(f"/ws/{row.access_secret}/").status_code == 404
+
+
+def test_a_shared_origin_is_warned_about_at_start_up(app_factory, backend, caplog):
+    class Plugin:
+        @hookimpl
+        def lms_register_workspace_backends(self):
+            return [backend]
+
+    def start(public_url):
+        caplog.clear()
+        app_factory({"providers": {"workspace_backend": "memory"},
+                     "workspaces": {"public_url": public_url}},
+                    plugins={"memory_workspaces": Plugin()})
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    (warning,) = start("")
+    assert "LMS's own origin (http://127.0.0.1:5000)" in warning
+    assert "[workspaces] public_url" in warning
+    assert start(f"{WS_ORIGIN}/ws/") == []

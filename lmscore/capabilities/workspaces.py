@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
@@ -218,6 +219,35 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+#: The path the authenticating proxy serves workspaces under (``/ws/<secret>/``).
+PROXIED_PREFIX = "/ws/"
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_http_url = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL, in lower case and without a default
+    port, so two spellings of one origin compare equal."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc.rpartition("@")[2].lower()
+    return f"{scheme}://{netloc.removesuffix(_DEFAULT_PORTS.get(scheme, ''))}"
+
+
+def _proxy_url(value: str) -> None:
+    if not value:
+        return  # the default: {base_url}/ws/
+    example = "such as https://ws.example.org/ws/"
+    try:
+        _http_url(value)
+    except ValidationError:
+        raise ValidationError(f"must be an absolute http(s) URL {example}") from None
+    parts = urlsplit(value)
+    if parts.path.rstrip("/") != PROXIED_PREFIX.rstrip("/") or parts.query or parts.fragment:
+        raise ValidationError(f"its path must be {PROXIED_PREFIX}, where the proxy serves "
+                              f"workspaces ({example})")
+
+
 @dataclass(frozen=True)
 class WorkspacesSettings:
     """``[workspaces]``: site-wide workspace settings."""
@@ -236,8 +266,9 @@ class WorkspacesSchema(Schema):
     max_running = fields.Integer(load_default=20, validate=validate.Range(min=1, max=10_000))
     #: A launch or stop still unfinished after this long is settled by the reconciler.
     stale_after_s = fields.Integer(load_default=600, validate=validate.Range(min=30))
-    #: Where the authenticating proxy serves workspaces (default: ``{base_url}/ws/``).
-    public_url = fields.String(load_default="")
+    #: Where the authenticating proxy serves workspaces (default: ``{base_url}/ws/``); on
+    #: another host than ``base_url``'s, workspaces get an origin of their own.
+    public_url = fields.String(load_default="", validate=_proxy_url)
     profiles = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$")),
                            values=fields.Nested(WorkspaceProfileSchema), load_default=dict)
 

@@ -380,7 +380,8 @@ def end_all_sessions(session: Session, user: User) -> None:
 # -- signed single-use tokens ------------------------------------------------------------------
 
 
-def _serializer(lms: Platform, purpose: str) -> URLSafeTimedSerializer:
+def signed_serializer(lms: Platform, purpose: str) -> URLSafeTimedSerializer:
+    """Signs and checks tokens of one purpose: a token of another purpose never passes."""
     return URLSafeTimedSerializer(lms.settings.secret_key, salt=f"lmscore.{purpose}")
 
 
@@ -392,7 +393,7 @@ def make_signed_token(lms: Platform, user: User, purpose: str) -> str:
     payload: dict[str, Any] = {"uid": user.id, "jti": uuid.uuid4().hex, "email": user.email}
     if purpose == RESET_PURPOSE:
         payload["pw"] = _password_fingerprint(user)
-    return _serializer(lms, purpose).dumps(payload)
+    return signed_serializer(lms, purpose).dumps(payload)
 
 
 def _invalid_link() -> ValidationFailed:
@@ -411,7 +412,7 @@ def _load_signed_token(
     lms: Platform, session: Session, token: str, purpose: str
 ) -> tuple[User, str]:
     try:
-        payload = _serializer(lms, purpose).loads(token, max_age=_max_age_s(lms, purpose))
+        payload = signed_serializer(lms, purpose).loads(token, max_age=_max_age_s(lms, purpose))
     except SignatureExpired:
         raise ValidationFailed(
             "This link has expired; ask for a new one.", details={"fields": {"token": ["expired"]}}

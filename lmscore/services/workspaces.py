@@ -8,17 +8,23 @@ the reconciler settles launches and stops that never finished.
 
 Access: a workspace is reached through ``/ws/<access_secret>/`` behind an authenticating
 proxy that asks ``authorize_access`` (docs/workspaces.md); the secret is new at each launch and
-only its owner and admins get past the check. Others get "not found", never "forbidden".
+only its owner and admins get past the check. Others get "not found", never "forbidden". On
+an origin of their own (``[workspaces] public_url``), pages the workspaces serve cannot reach
+the LMS's: there the LMS hands the browser over with a short-lived token (``open_url``,
+``hand_over``) and the proxy checks the workspace cookie it gets, never the LMS session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from itsdangerous import BadData, SignatureExpired
 from marshmallow import ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +33,7 @@ from sqlalchemy.orm import Session, joinedload
 from ..capabilities.workspaces import (
     ACTIVE_STATUSES,
     BUILTIN_PROFILES,
+    PROXIED_PREFIX,
     RESTARTABLE_STATUSES,
     ReconciledBackend,
     WorkspaceBackend,
@@ -35,12 +42,13 @@ from ..capabilities.workspaces import (
     WorkspaceReason,
     WorkspaceSpec,
     WorkspaceStatus,
+    origin_of,
 )
 from ..db import utcnow
 from ..errors import Conflict, LmsError, NotFound, PermissionDenied
 from ..events import WorkspaceChanged
 from ..models import Enrolment, Track, User, Workspace
-from . import events, learning
+from . import auth, events, learning
 from .permissions import Action, can, require
 
 if TYPE_CHECKING:
@@ -57,6 +65,12 @@ RECONCILE_JOB = "lmscore.reconcile_workspaces"
 ACTIVITY_RESOLUTION = timedelta(seconds=60)
 #: Held (PostgreSQL) while counting workspaces against the per-node cap.
 _CAPACITY_LOCK = 0x6C6D_7773  # "lmws"
+#: A handover token only crosses one redirect.
+HANDOVER_MAX_AGE_S = 60
+#: How long a workspace cookie lets a browser in before it passes through the LMS again.
+ACCESS_MAX_AGE_S = 12 * 3600
+_HANDOVER_PURPOSE = "workspace-handover"
+_ACCESS_PURPOSE = "workspace-access"
 
 
 class WorkspacesNotConfigured(Conflict):
@@ -70,6 +84,10 @@ class WorkspaceCapacityReached(Conflict):
 class WorkspaceEngineUnavailable(LmsError):
     status = 503
     code = "workspace_engine_unavailable"
+
+
+class InvalidHandover(LmsError):
+    code = "invalid_handover"
 
 
 # -- profiles and presentation -----------------------------------------------------------------
@@ -105,13 +123,36 @@ def workspaces_enabled(lms: Platform, track_code: str | None = None) -> bool:
 
 
 def public_url(lms: Platform, row: Workspace) -> str:
-    """The URL its owner opens: the authenticating proxy's, with the workspace's secret."""
-    base = lms.settings.workspaces.public_url or f"{lms.settings.base_url.rstrip('/')}/ws/"
+    """The workspace's URL: the authenticating proxy's, with the workspace's secret."""
+    base = (lms.settings.workspaces.public_url
+            or f"{lms.settings.base_url.rstrip('/')}{PROXIED_PREFIX}")
     return f"{base.rstrip('/')}/{row.access_secret}/"
 
 
 def _public_path(row: Workspace) -> str:
-    return f"/ws/{row.access_secret}/"
+    return f"{PROXIED_PREFIX}{row.access_secret}/"
+
+
+def workspace_origin(lms: Platform) -> str:
+    return origin_of(lms.settings.workspaces.public_url or lms.settings.base_url)
+
+
+def separate_origin(lms: Platform) -> bool:
+    """Whether workspaces have an origin of their own (``[workspaces] public_url`` on another
+    host than ``base_url``): what they serve cannot then read LMS pages nor ride on the LMS
+    session."""
+    return workspace_origin(lms) != origin_of(lms.settings.base_url)
+
+
+def warn_if_shared_origin(lms: Platform) -> None:
+    """At start-up: say so when a real engine serves workspaces on the LMS's own origin."""
+    if any_engine(lms) and not separate_origin(lms):
+        log.warning(
+            "workspaces are served on the LMS's own origin (%s): a page a learner's workspace "
+            "serves can read LMS pages and act as whoever opens it, admins included. Set "
+            "[workspaces] public_url to a URL on a host of its own (docs/workspaces.md).",
+            workspace_origin(lms),
+        )
 
 
 def _spec(lms: Platform, row: Workspace) -> WorkspaceSpec:
@@ -359,6 +400,100 @@ def delete(lms: Platform, session: Session, actor: User, workspace_id: int) -> N
 # -- access ------------------------------------------------------------------------------------
 
 
+def _may_enter(user: User | None, row: Workspace | None) -> bool:
+    """Only a running workspace, and only for its owner or an admin."""
+    return row is not None and user is not None and row.status == WorkspaceStatus.RUNNING \
+        and (row.user_id == user.id or can(user, Action.MANAGE_WORKSPACES))
+
+
+def _by_secret(session: Session, secret: str) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.access_secret == secret)) \
+        if secret else None
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def open_url(lms: Platform, session: Session, actor: User, workspace_id: int) -> str:
+    """Where "Open" leads for a running workspace: the workspace itself on the LMS's origin;
+    on an origin of its own, a handover there (the LMS session does not reach that origin)."""
+    row = get_workspace(session, actor, workspace_id)
+    if row.status != WorkspaceStatus.RUNNING:
+        raise Conflict("This workspace is not running; start it from its page first.")
+    return _handover_url(lms, actor, row) if separate_origin(lms) else public_url(lms, row)
+
+
+def reopen_url(lms: Platform, session: Session, actor: User, secret: str) -> str:
+    """The proxy's way back on a workspace origin of its own: a browser without a valid
+    workspace cookie is sent to the LMS at the same ``/ws/<secret>/`` path (signing in on the
+    way) and handed over again. "Not found" otherwise, whatever the reason."""
+    row = _by_secret(session, secret)
+    if not separate_origin(lms) or not _may_enter(actor, row):
+        raise NotFound("No such workspace.")
+    return _handover_url(lms, actor, row)
+
+
+def _handover_url(lms: Platform, user: User, row: Workspace) -> str:
+    token = auth.signed_serializer(lms, _HANDOVER_PURPOSE).dumps({
+        "uid": user.id, "sv": user.session_version, "ws": row.id,
+        "key": _fingerprint(row.access_secret),
+    })
+    return f"{workspace_origin(lms)}/workspaces/handover?{urlencode({'token': token})}"
+
+
+@dataclass(frozen=True)
+class Handover:
+    #: Where the browser goes next: the workspace.
+    url: str
+    #: The workspace cookie's path: it is sent for this workspace only.
+    path: str
+    #: The workspace cookie (signed: the user, their session version, the workspace's secret).
+    cookie: str
+
+
+def hand_over(lms: Platform, session: Session, token: str) -> Handover:
+    """The workspace origin's end of ``open_url``: check the token (signature, age, the user's
+    session, who may enter) and make the workspace cookie the proxy check accepts."""
+    again = "open the workspace again from its page."
+    try:
+        claims = auth.signed_serializer(lms, _HANDOVER_PURPOSE).loads(
+            token, max_age=HANDOVER_MAX_AGE_S)
+    except SignatureExpired:
+        raise InvalidHandover(f"This link to the workspace has expired: {again}") from None
+    except BadData:
+        raise InvalidHandover(f"This link to the workspace is not valid: {again}") from None
+    user = _still_signed_in(session, claims)
+    if user is None:
+        raise InvalidHandover(f"You have been signed out since; sign in and {again}")
+    row = session.get(Workspace, claims["ws"])
+    if not _may_enter(user, row) or claims["key"] != _fingerprint(row.access_secret):
+        raise NotFound("No such workspace.")
+    cookie = auth.signed_serializer(lms, _ACCESS_PURPOSE).dumps(
+        {"uid": user.id, "sv": user.session_version, "key": claims["key"]})
+    return Handover(url=public_url(lms, row), path=_public_path(row), cookie=cookie)
+
+
+def cookie_user(lms: Platform, session: Session, cookie: str, secret: str) -> User | None:
+    """Whom a workspace cookie from ``hand_over`` signs in for the workspace of ``secret``:
+    None when it is missing, tampered with, older than ``ACCESS_MAX_AGE_S``, made for another
+    workspace, or its user's session has ended since (password reset, "sign out everywhere")."""
+    try:
+        claims = auth.signed_serializer(lms, _ACCESS_PURPOSE).loads(
+            cookie, max_age=ACCESS_MAX_AGE_S)
+    except BadData:
+        return None
+    if not secrets.compare_digest(claims["key"], _fingerprint(secret)):
+        return None
+    return _still_signed_in(session, claims)
+
+
+def _still_signed_in(session: Session, claims: dict[str, Any]) -> User | None:
+    """The user the claims name, if their session is still the one the claims were made in."""
+    user = session.get(User, claims["uid"])
+    return user if user is not None and user.session_version == claims["sv"] else None
+
+
 @dataclass(frozen=True)
 class AccessGrant:
     workspace_id: int
@@ -370,11 +505,8 @@ def authorize_access(lms: Platform, session: Session, user: User | None,
                      secret: str) -> AccessGrant:
     """The proxy's check for ``/ws/<secret>/…``: the running workspace of that secret, if the
     user owns it or is an admin; "not found" otherwise, whatever the reason."""
-    row = session.scalar(select(Workspace).where(Workspace.access_secret == secret)) \
-        if secret else None
-    if row is None or user is None or row.status != WorkspaceStatus.RUNNING or not (
-        row.user_id == user.id or can(user, Action.MANAGE_WORKSPACES)
-    ) or not secrets.compare_digest(row.access_secret, secret):
+    row = _by_secret(session, secret)
+    if not _may_enter(user, row) or not secrets.compare_digest(row.access_secret, secret):
         raise NotFound("No such workspace.")
     now = utcnow()
     if row.user_id == user.id and (

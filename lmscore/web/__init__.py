@@ -79,6 +79,7 @@ def init_app(app: Flask, lms: Platform) -> None:
         app.register_blueprint(blueprint)
     for _plugin, blueprint in lms.plugins.collect("lms_register_web_blueprints", lms=lms):
         app.register_blueprint(blueprint)
+    workspaces_service.warn_if_shared_origin(lms)
 
 
 def read_again() -> bool:

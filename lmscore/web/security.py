@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, request
 
 from ..errors import StartupError
+from ..services import workspaces
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -21,8 +22,10 @@ ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?")
 
 
 def site_policy(lms: Platform) -> str:
-    """The core policy, its ``form-action`` widened to the origins plugins send forms to."""
-    origins = set()
+    """The core policy, its ``form-action`` widened to the origins plugins send forms to and
+    to the workspace origin (the "Open" form is redirected there, and browsers check
+    ``form-action`` on redirects too)."""
+    origins = {workspaces.workspace_origin(lms)} if workspaces.separate_origin(lms) else set()
     for plugin, origin in lms.plugins.collect("lms_form_action_origins", lms=lms):
         if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
             raise StartupError(f"plugin {plugin!r}: lms_form_action_origins returned "

@@ -1,5 +1,6 @@
 """Workspace pages: the learner's launch/status page per track, the admin list, the status
-the page's script polls, and the check the authenticating proxy makes for ``/ws/<secret>/``
+the page's script polls, the way into a workspace (on an origin of its own: a handover that
+sets the workspace cookie) and the check the authenticating proxy makes for ``/ws/<secret>/``
 (docs/workspaces.md)."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ bp = Blueprint("workspace_pages", __name__)
 POLL_SECONDS = 2
 #: The path the proxy serves workspaces under; the secret is its first segment.
 PROXIED_PATH = re.compile(r"^/ws/(?P<secret>[A-Za-z0-9_-]{20,64})(?:/|$)")
+#: Set on the workspace origin by the handover; the proxy check reads it there.
+WORKSPACE_COOKIE = "lms_workspace"
 
 
 @bp.app_template_global()
@@ -46,9 +49,8 @@ def page(code: str):
     track = learning.get_track(session, code)
     enrolment = learning.enrolment_of(session, user, track.id)
     row = workspaces.workspace_for_track(session, user, track)
-    summary = workspaces.summary(lms, row) if row else None
     return render_template(
-        "workspaces/workspace.html", track=track, workspace=row, summary=summary,
+        "workspaces/workspace.html", track=track, workspace=row,
         enrolled=enrolment is not None and enrolment.status in learning.OPEN_ENROLMENT,
         enabled=workspaces.workspaces_enabled(lms, track.code),
         waiting=row is not None and row.status not in RESTARTABLE_STATUSES
@@ -115,19 +117,59 @@ def status(workspace_id: int):
                     for key, value in summary.items()})
 
 
+@bp.post("/workspaces/<int:workspace_id>/open")
+@login_required
+def open_workspace(workspace_id: int):
+    """A form (CSRF-checked), not a link: a page served on the workspace origin must not be
+    able to send an admin's browser into another learner's workspace on that same origin."""
+    lms = current_platform()
+    return redirect(workspaces.open_url(lms, lms.db.session, web_user(), workspace_id), 303)
+
+
+@bp.get("/ws/<secret>/", defaults={"rest": ""})
+@bp.get("/ws/<secret>/<path:rest>")
+@login_required
+def reopen(secret: str, rest: str):
+    """Reached on the LMS's origin only when workspaces have their own: their proxy sends
+    browsers without a valid workspace cookie here to be handed over again."""
+    lms = current_platform()
+    return redirect(workspaces.reopen_url(lms, lms.db.session, web_user(), secret))
+
+
+@bp.get("/workspaces/handover")
+def handover():
+    """On the workspace origin: trade the token ``open_workspace`` sent for the workspace
+    cookie, then go to the workspace, leaving the token out of the address bar."""
+    lms = current_platform()
+    handed = workspaces.hand_over(lms, lms.db.session, request.args.get("token", ""))
+    response = redirect(handed.url)
+    # Host-only (no Domain): the LMS's origin never gets it, nor other hosts.
+    response.set_cookie(
+        WORKSPACE_COOKIE, handed.cookie, max_age=workspaces.ACCESS_MAX_AGE_S, path=handed.path,
+        secure=lms.settings.web.behind_tls or request.is_secure, httponly=True, samesite="Lax",
+    )
+    return response
+
+
 @bp.get("/workspaces/proxy-auth")
 def proxy_auth():
     """The authenticating proxy's sub-request (nginx ``auth_request``) for the original
     ``/ws/<secret>/…`` URI: 204 with the upstream to forward to, 401 when signed out (the proxy
-    sends the browser to sign in), 404 for anything else."""
+    sends the browser to sign in, or on a workspace origin of its own back through the LMS to
+    be handed over again), 404 for anything else."""
     lms = current_platform()
-    user = web_user()
+    match = PROXIED_PATH.match(request.headers.get("X-Original-URI", ""))
+    secret = match["secret"] if match else ""
+    if workspaces.separate_origin(lms):
+        # Never the LMS session there: the workspace cookie, made for this workspace.
+        user = workspaces.cookie_user(lms, lms.db.session,
+                                      request.cookies.get(WORKSPACE_COOKIE, ""), secret)
+    else:
+        user = web_user()
     if user is None:
         return "", 401
-    match = PROXIED_PATH.match(request.headers.get("X-Original-URI", ""))
     try:
-        grant = workspaces.authorize_access(lms, lms.db.session, user,
-                                            match["secret"] if match else "")
+        grant = workspaces.authorize_access(lms, lms.db.session, user, secret)
     except NotFound:
         return "", 404
     return "", 204, {"X-Workspace-Upstream": grant.upstream, "Cache-Control": "no-store"}
