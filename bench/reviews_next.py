@@ -219,8 +219,13 @@ def explain(app, bank_code: str, user_id: int) -> list[str]:
             numbers = {name: f"${n}" for n, name in enumerate(names, start=1)}
             numbered = re.sub(r"%\((\w+)\)s", lambda m, numbers=numbers: numbers[m[1]],
                               statement).replace("%%", "%")
-            name = connection.execute("SELECT name FROM pg_prepared_statements "
-                                      "WHERE statement = %s", [numbered]).fetchone()[0]
+            # psycopg prepares one statement per parameter types (an id below 32,768 goes as
+            # a smallint): take a version whose types hold every learner's values.
+            name = connection.execute(
+                "SELECT name FROM pg_prepared_statements WHERE statement = %s "
+                "ORDER BY cardinality(array_positions(parameter_types, 'smallint'::regtype)), "
+                "prepare_time DESC",
+                [numbered]).fetchone()[0]
             arguments = ", ".join(["%s"] * len(names))
             rows = psycopg.ClientCursor(connection).execute(
                 f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {name}({arguments})",

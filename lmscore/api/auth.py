@@ -4,11 +4,15 @@ services, so the API, the web UI and the CLI enforce the same rules."""
 from __future__ import annotations
 
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from flask import g, request
 
 from ..errors import AuthenticationFailed
 from ..models import User
+
+if TYPE_CHECKING:
+    from ..services.auth import SignedIn
 
 
 def current_user() -> User:
@@ -47,8 +51,9 @@ def auth_required(view):
 
 def claims_required(view):
     """``auth_required`` for the hottest reads, which load the signed-in user in the same
-    statement as their own data (one round trip fewer): the view receives the token's
-    ``claims`` and hands the user row it loaded to ``accept_user`` before anything else."""
+    statement as their own data (one round trip fewer), as plain values rather than an ORM
+    object: the view receives the token's ``claims`` and hands the user it loaded to
+    ``accept_user`` before anything else. ``current_user()`` stays unset in such views."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -57,10 +62,9 @@ def claims_required(view):
     return wrapper
 
 
-def accept_user(claims, user: User | None) -> User:
-    """Check a user row loaded for ``claims`` as ``auth_required`` does, and make it
-    ``current_user()``."""
+def accept_user(claims, user: SignedIn | None) -> SignedIn:
+    """The user a ``claims_required`` view loaded for ``claims``, checked as ``auth_required``
+    checks the user it loads (the token's session must still be theirs)."""
     from ..services import auth
 
-    g.lms_api_user = auth.token_user(claims, user)
-    return g.lms_api_user
+    return auth.token_user(claims, user)

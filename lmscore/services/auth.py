@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -285,7 +285,16 @@ def access_claims(lms: Platform, token: str) -> AccessClaims:
     return AccessClaims(user_id=int(claims["sub"]), session_version=claims.get("sv"))
 
 
-def token_user(claims: AccessClaims, user: User | None) -> User:
+class _HasSession(Protocol):
+    id: int
+    session_version: int
+
+
+#: A user with a session to check: an ORM ``User`` or a plain row of the same fields.
+SignedIn = TypeVar("SignedIn", bound=_HasSession)
+
+
+def token_user(claims: AccessClaims, user: SignedIn | None) -> SignedIn:
     """The user the claims name, loaded by the caller, if their session is still the token's
     (a password reset ends every session)."""
     if user is None or user.id != claims.user_id \

@@ -66,7 +66,7 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, details={"fields": {field: [message]}})
 
 
-def local_day_start(user: User, now: datetime) -> datetime:
+def local_day_start(user: User | Learner, now: datetime) -> datetime:
     """The UTC instant of the last local midnight in the learner's time zone."""
     zone = ZoneInfo(user.timezone or "UTC")
     local = now.astimezone(zone)
@@ -77,12 +77,33 @@ def local_day_start(user: User, now: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class Learner:
+    """A user as the review queue needs them: plain values, not an ORM object, since the
+    hottest read in the product loads nothing it does not use."""
+
+    id: int
+    role: str
+    timezone: str | None
+    session_version: int
+
+
+@dataclass(frozen=True)
+class BankRef:
+    """A bank as the review queue needs it (plain values, as ``Learner``)."""
+
+    id: int
+    code: str
+    track_id: int | None
+    content_version: int
+
+
+@dataclass(frozen=True)
 class LearnerBank:
     """A user and a bank looked up together: what ``bank_access`` decides on."""
 
     code: str
-    learner: User | None
-    bank: QuestionBank | None
+    learner: Learner | None
+    bank: BankRef | None
     track_name: str | None
     enrolment_status: str | None
 
@@ -90,13 +111,17 @@ class LearnerBank:
 def learner_and_bank(session: Session, user_id: int, code: str) -> LearnerBank:
     """The user, the bank, its track and the user's enrolment in one statement, since this
     runs on every review request (``learner`` is None when there is no such user)."""
-    row = session.execute(_learner_bank_statement(),
-                          {"code": code.upper(), "user_id": user_id}).first()
-    return LearnerBank(code, *row) if row is not None else LearnerBank(code, None, None, None,
-                                                                       None)
+    row = session.connection().execute(_learner_bank_statement(),
+                                       {"code": code.upper(), "user_id": user_id}).first()
+    if row is None:
+        return LearnerBank(code, None, None, None, None)
+    bank = None if row.bank_id is None else BankRef(row.bank_id, row.bank_code, row.track_id,
+                                                    row.content_version)
+    return LearnerBank(code, Learner(row.user_id, row.role, row.timezone, row.session_version),
+                       bank, row.track_name, row.enrolment_status)
 
 
-def bank_access(user: User, found: LearnerBank) -> QuestionBank:
+def bank_access(user: User | Learner, found: LearnerBank) -> BankRef:
     """The bank, if ``user`` (the checked ``found.learner``) may review it."""
     bank = found.bank
     if bank is None:
@@ -109,20 +134,25 @@ def bank_access(user: User, found: LearnerBank) -> QuestionBank:
 
 def get_bank(session: Session, user: User, code: str) -> QuestionBank:
     """The bank, if the learner may review it."""
-    return bank_access(user, learner_and_bank(session, user.id, code))
+    allowed = bank_access(user, learner_and_bank(session, user.id, code))
+    bank = session.get(QuestionBank, allowed.id)
+    assert bank is not None  # it was just read
+    return bank
 
 
 @functools.cache
 def _learner_bank_statement():
-    user_id = bindparam("user_id", type_=Integer)
     return (
-        select(User, QuestionBank, Track.name, Enrolment.status)
+        select(User.id.label("user_id"), User.role, User.timezone, User.session_version,
+               QuestionBank.id.label("bank_id"), QuestionBank.code.label("bank_code"),
+               QuestionBank.track_id, QuestionBank.content_version,
+               Track.name.label("track_name"), Enrolment.status.label("enrolment_status"))
         .select_from(User)
         .outerjoin(QuestionBank, QuestionBank.code == bindparam("code", type_=String))
         .outerjoin(Track, Track.id == QuestionBank.track_id)
         .outerjoin(Enrolment, (Enrolment.track_id == QuestionBank.track_id)
                    & (Enrolment.user_id == User.id))
-        .where(User.id == user_id)
+        .where(User.id == bindparam("user_id", type_=Integer))
     )
 
 
@@ -165,8 +195,9 @@ CARD_COLUMNS = ("id", "type", "prompt", "options", "difficulty", "tags")
 REVEALED_COLUMNS = ("answer", "explanation")
 
 
-def next_items(lms: Platform, session: Session, user: User, bank: QuestionBank, limit: int,
-               now: datetime, *, revealed: bool = False) -> list[Row]:
+def next_items(lms: Platform, session: Session, user: User | Learner,
+               bank: QuestionBank | BankRef, limit: int, now: datetime, *,
+               revealed: bool = False) -> list[Row]:
     """Due cards (most overdue first), then new items in facet, difficulty, id order while the
     day's new-item allowance lasts, as rows of ``CARD_COLUMNS``, ``REVEALED_COLUMNS`` if
     ``revealed``, and ``facet``. One statement, built once: neither extra round trips nor
