@@ -252,7 +252,8 @@ def over_http(workdir: Path, bank_code: str, ids: list[int], workers: int) -> di
 
     server, live_server, client, live_client, round_p99 = [], [], [], [], []
     with h.serve_stack(workdir, workers=workers) as port:
-        closed_loop(requests[:100])  # warm-up
+        # Warm-up: every worker through its first statements (prepared after five runs).
+        closed_loop(requests)
         # Rounds, each with its own baseline: a burst of host noise shows as one bad round.
         for _ in range(HTTP_ROUNDS):
             mark = h.access_log_mark(workdir)
