@@ -453,3 +453,44 @@ def test_a_paid_track_page_offers_buying(app, lms, make_user, web, plugin):
     payment = session.scalars(select(Payment)).one()
     status = web.get(f"/payments/{payment.id}")
     assert "Waiting for the payment provider" in status.get_data(as_text=True)
+
+
+def test_a_refunded_learner_may_buy_again_but_not_after_a_chargeback_or_an_admin(
+        lms, session, make_user):
+    """A refund ends access; the learner may pay again (and a refund that fails meanwhile
+    pays after all). A chargeback, or an admin's revocation, stands until an admin lifts it."""
+    refunded, charged_back, revoked = (make_user("student") for _ in range(3))
+    for learner, ending in ((refunded, R), (charged_back, DL), (revoked, R)):
+        payment = checkout(lms, session, learner)
+        payments.handle_event(session, "laterpay", event(payment, 1, S))
+        payments.handle_event(session, "laterpay", named_refund(payment, 2, ending, "re_1"))
+        assert enrolment_status(session, payment) == "revoked"
+    payments.set_enrolment(session, make_user("admin"), revoked.id, "PAID", grant=False,
+                           reason="Refunded after abuse")
+
+    first = session.scalar(select(Payment).where(Payment.user_id == refunded.id))
+    again = checkout(lms, session, refunded)
+    assert again.id != first.id and enrolment_status(session, again) == "pending_payment"
+    for learner in (charged_back, revoked):
+        with pytest.raises(PermissionDenied, match="revoked"):
+            payments.checkout(lms, session, learner, "PAID")
+
+    # The first refund fails after all: that payment pays, the new checkout is not needed.
+    payments.handle_event(session, "laterpay", named_refund(first, 3, RF, "re_1"))
+    assert enrolment_status(session, first) == "active"
+
+
+def test_the_track_page_offers_a_refunded_learner_to_buy_again(app, lms, make_user, web):
+    refunded, charged_back = make_user("student"), make_user("student")
+    with app.app_context():
+        for learner, ending in ((refunded, R), (charged_back, DL)):
+            payment = checkout(lms, lms.db.session, learner)
+            payments.handle_event(lms.db.session, "laterpay", event(payment, 1, S))
+            payments.handle_event(lms.db.session, "laterpay", event(payment, 2, ending))
+    web.sign_in(refunded.email, "test-password-1")
+    html = web.get("/tracks/PAID").get_data(as_text=True)
+    assert "You can buy the track again" in html and "Buy PAID" in html
+    web.submit("/logout", {})
+    web.sign_in(charged_back.email, "test-password-1")
+    html = web.get("/tracks/PAID").get_data(as_text=True)
+    assert "was withdrawn" in html and "Buy PAID" not in html

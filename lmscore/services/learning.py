@@ -160,17 +160,6 @@ def enrol(lms: Platform, session: Session, user: User, code: str) -> Enrolment:
     )
 
 
-def revoke(session: Session, actor: User, enrolment_id: int) -> Enrolment:
-    """An admin withdraws access (learner records stay). Commits."""
-    require(actor, Action.EDIT_TRACKS)
-    enrolment = session.get(Enrolment, enrolment_id)
-    if enrolment is None:
-        raise NotFound(f"No enrolment with id {enrolment_id}.")
-    _set_status(session, enrolment, EnrolmentStatus.REVOKED, enrolment.track)
-    session.commit()
-    return enrolment
-
-
 def my_enrolments(session: Session, user: User) -> list[Enrolment]:
     return list(session.scalars(
         select(Enrolment).where(Enrolment.user_id == user.id)

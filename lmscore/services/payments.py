@@ -95,7 +95,7 @@ def checkout(lms: Platform, session: Session, user: User, track_code: str) -> Ch
     if enrolment.status in learning.OPEN_ENROLMENT:
         session.commit()
         return Checkout(enrolment)
-    if enrolment.status == EnrolmentStatus.REVOKED:
+    if enrolment.status == EnrolmentStatus.REVOKED and not may_buy_again(session, enrolment):
         raise PermissionDenied(f"Your enrolment in {track.name} was revoked; ask an "
                                "administrator to restore it.")
     if not needs_payment(lms, track):
@@ -372,6 +372,19 @@ def _withdraw_for_payment(session: Session, payment: Payment) -> None:
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus.REVOKED)
 
 
+def may_buy_again(session: Session, enrolment: Enrolment) -> bool:
+    """Whether a refund ended this enrolment's access and nothing since: a learner who was
+    refunded may buy the track again. A chargeback or an admin's revocation (which clears the
+    payments' ``revoked_enrolment_status``) stands until an admin lifts it."""
+    if enrolment.status != EnrolmentStatus.REVOKED:
+        return False
+    return session.scalar(select(Payment.id).where(
+        Payment.user_id == enrolment.user_id, Payment.track_id == enrolment.track_id,
+        Payment.status == PaymentStatus.REFUNDED.value,
+        Payment.revoked_enrolment_status.is_not(None), Payment.revoked_enrolment_status != "",
+    ).limit(1)) is not None
+
+
 def _enrolment_of(session: Session, payment: Payment) -> Enrolment | None:
     """The enrolment a payment pays for (one query; the learner's row is not needed)."""
     return session.scalar(select(Enrolment).where(Enrolment.user_id == payment.user_id,
@@ -386,6 +399,9 @@ def _give_access_back(session: Session, payment: Payment) -> None:
     enrolment = _enrolment_of(session, payment)
     if revoked_from and enrolment is not None and enrolment.status == EnrolmentStatus.REVOKED:
         learning.set_enrolment_status(session, enrolment, EnrolmentStatus(revoked_from))
+    elif enrolment is not None and enrolment.status == EnrolmentStatus.PENDING_PAYMENT:
+        # Refunded, the learner started buying again meanwhile: this payment pays after all.
+        learning.set_enrolment_status(session, enrolment, EnrolmentStatus.ACTIVE)
 
 
 # -- refunds ----------------------------------------------------------------------------------

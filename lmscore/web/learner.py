@@ -24,7 +24,7 @@ from ..models import (
     Submission,
     User,
 )
-from ..services import learning, recommendations, reviews, submissions
+from ..services import learning, payments, recommendations, reviews, submissions
 from ..services.auth import invalid_field
 from ..services.permissions import Action, can
 from .accounts import _form_errors, _page
@@ -93,6 +93,7 @@ def _track_page(code: str, *, error: str = "", checkout_url: str | None = None,
         "tracks/track.html", track=track, projects=learning.live_projects(session, track),
         enrolment=enrolment, progress=progress, error=error, checkout_url=checkout_url,
         can_enrol=user is None or is_learner(user),
+        may_buy_again=enrolment is not None and payments.may_buy_again(session, enrolment),
     )
     return html, status
 
