@@ -516,3 +516,30 @@ def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms,
         _import_item(session, bank, "tt-late-001", "Added later?", difficulty=5)
         assert [row.prompt for row in reviews.next_items(lms, session, user, bank, 10, later)] \
             == ["Added later?"]
+
+
+def test_progress_moves_past_an_item_archived_at_its_position(app, lms, learner):
+    """An archived item is never answered: the position on it must still move on when the
+    learner introduces the next items (archiving bumps no content version)."""
+    from datetime import datetime
+
+    from sqlalchemy import select, update
+
+    from lmscore.models import Item, ReviewProgress
+
+    with app.app_context():
+        session = lms.db.session
+        user, bank = _signed_in_learner(session)
+        order = session.scalars(select(Item).where(Item.bank_id == bank.id)
+                                .order_by(*reviews.NEW_ORDER)).all()
+        day = datetime(2026, 3, 2, 9, tzinfo=UTC)
+        for item in (order[0], order[2]):
+            if item is order[2]:
+                session.execute(update(Item).where(Item.id == order[1].id)
+                                .values(archived_at=day))
+                session.commit()
+            reviews.answer(lms, session, user, reviews.ReviewInput(
+                item_id=item.id, client_attempt_id=attempt(), rating="easy"), day)
+        session.expire_all()
+        progress = session.get(ReviewProgress, (user.id, bank.id))
+        assert progress.item_id == order[3].id

@@ -407,29 +407,31 @@ def answer(lms: Platform, session: Session, user: User, data: ReviewInput,
 
 
 def _note_introduced(session: Session, user_id: int, bank: QuestionBank, item: Item) -> None:
-    """Move the learner's progress through the bank's new items past ``item``, which just got
-    its first card, when it was the next new item (the usual case) or when no progress is
-    recorded under the bank's current content (the walk then starts at the first item, once).
-    An item answered ahead of the order leaves the progress where it is.
+    """Move the learner's progress through the bank's new items to the first unseen one,
+    ``item`` just having got its first card: a walk from the recorded position (or, with none
+    recorded under the bank's current content, from the first item, once), usually one or two
+    probes long. Walking every time, not only when ``item`` sat at the position, also moves a
+    position whose item was archived, or that a concurrent answer left on an item it had
+    introduced.
 
     Safe under concurrency: cards are never taken away, so a position computed from any
     snapshot stays at or before the learner's real progress; and an import that adds or moves
     items bumps the bank's ``content_version`` (read here before the walk), so a position
     computed while it ran is not trusted afterwards."""
-    position = (item.facet_id, item.difficulty, item.id)
     recorded = session.execute(
         select(ReviewProgress.facet_id, ReviewProgress.difficulty, ReviewProgress.item_id)
         .where(ReviewProgress.user_id == user_id, ReviewProgress.bank_id == bank.id,
                ReviewProgress.content_version == bank.content_version)
     ).first()
-    if recorded is not None and tuple(recorded) != position:
-        return
-    start = FIRST_POSITION if recorded is None else position
+    start = FIRST_POSITION if recorded is None else tuple(recorded)
     following = session.execute(
         select(*NEW_ORDER).where(*_unseen_from(user_id, bank.id, start), Item.id != item.id)
         .order_by(*NEW_ORDER).limit(1)
     ).first()
-    facet_id, difficulty, item_id = following or PAST_THE_END
+    position = tuple(following) if following is not None else PAST_THE_END
+    if position == start and recorded is not None:
+        return  # answered ahead of the order: the position's item is still unseen
+    facet_id, difficulty, item_id = position
     values = {"content_version": bank.content_version, "facet_id": facet_id,
               "difficulty": difficulty, "item_id": item_id}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
