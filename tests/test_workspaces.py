@@ -32,6 +32,8 @@ class MemoryBackend(ReconciledBackend):
     def __init__(self):
         self.running: dict[int, str] = {}
         self.on_launch = None
+        self.deleted: list[int] = []
+        self.engine_down = False
 
     def launch(self, spec):
         if self.on_launch:
@@ -49,7 +51,10 @@ class MemoryBackend(ReconciledBackend):
         return WorkspaceInfo(WorkspaceStatus.STOPPED)
 
     def delete(self, spec):
+        if self.engine_down:
+            raise ConnectionError("the engine is not answering")
         self.running.pop(spec.workspace_id, None)
+        self.deleted.append(spec.workspace_id)
 
     def inventory(self):
         return [EngineWorkspace(workspace_id=i, reference=ref, running=True,
@@ -529,3 +534,26 @@ def test_a_shared_origin_is_warned_about_at_start_up(app_factory, backend, caplo
     assert "LMS's own origin (http://127.0.0.1:5000)" in warning
     assert "[workspaces] public_url" in warning
     assert start(f"{WS_ORIGIN}/ws/") == []
+
+
+def test_deleting_a_user_removes_their_workspaces_from_the_engine(lms, jobs, learner, backend,
+                                                                  make_user):
+    """The rows go with the user (cascade); the containers and stored work must go from the
+    engine too, and an engine that fails keeps the user, workspace and all."""
+    from lmscore.models import User, Workspace
+    from lmscore.services import users
+
+    me, superadmin = learner(), make_user("superadmin")
+    row = workspaces.launch(lms, lms.db.session, me, "WS")
+    jobs.drain()
+    workspace_id, user_id = row.id, me.id
+    backend.engine_down = True
+    with pytest.raises(workspaces.WorkspaceEngineUnavailable, match="not answering"):
+        users.delete_user(lms, lms.db.session, superadmin, me)
+    assert lms.db.session.get(User, user_id) is not None
+    assert lms.db.session.get(Workspace, workspace_id) is not None
+
+    backend.engine_down = False
+    users.delete_user(lms, lms.db.session, superadmin, lms.db.session.get(User, user_id))
+    assert backend.deleted == [workspace_id] and backend.running == {}
+    assert lms.db.session.get(User, user_id) is None

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..db import known_id
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..models import Role, User
+from . import workspaces
 from .auth import (
     ADMIN_LOCK,
     check_email,
@@ -143,20 +144,29 @@ def _set_locked(session: Session, actor: User, target: User, locked: bool) -> No
 
 
 def delete_user(lms: Platform, session: Session, actor: User, target: User) -> None:
-    """Delete ``target``; plugins let go of what they hold for them first
-    (``lms_user_deleting``), in the same transaction."""
+    """Delete ``target``, their workspaces' containers and stored work included. Plugins let
+    go of what they hold for them first (``lms_user_deleting``), in the same transaction. The
+    engines are asked only once the database has accepted the deletion, and an engine that
+    fails keeps the user. Commits."""
     require(actor, Action.DELETE_USER)
     if target.id == actor.id:
         raise PermissionDenied("You cannot delete your own account.")
     lms.plugins.call_each_unchecked("lms_user_deleting", lms=lms, session=session, user=target)
+    removals = workspaces.removals_for_user(lms, session, target)
     session.delete(target)
     try:
+        session.flush()
+        for removal in removals:
+            removal.run()
         session.commit()
     except IntegrityError:
         session.rollback()
         raise Conflict(
             "This user still owns records that must be kept; lock the account instead."
         ) from None
+    except workspaces.WorkspaceEngineUnavailable:
+        session.rollback()
+        raise
 
 
 def assign_trainer(

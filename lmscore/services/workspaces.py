@@ -378,17 +378,38 @@ def run_stop(lms: Platform, workspace_id: int) -> None:
     session.commit()
 
 
+@dataclass(frozen=True)
+class EngineRemoval:
+    """What removing one workspace from its engine takes, read while its row exists."""
+
+    backend: WorkspaceBackend
+    spec: WorkspaceSpec
+
+    def run(self) -> None:
+        """Remove the container and the stored work; ``WorkspaceEngineUnavailable`` if the
+        engine fails (it may have removed part of it: asking again is safe)."""
+        try:
+            self.backend.delete(self.spec)
+        except Exception as exc:
+            log.exception("could not delete workspace %s", self.spec.workspace_id)
+            raise WorkspaceEngineUnavailable(
+                f"The workspace engine could not delete the workspace: {exc}. Nothing was "
+                "removed; try again later."
+            ) from exc
+
+
+def removals_for_user(lms: Platform, session: Session, user: User) -> list[EngineRemoval]:
+    """Each of ``user``'s workspaces as an ``EngineRemoval``: their rows go with the user
+    (cascade), their containers and stored work must go from the engines too."""
+    rows = session.scalars(select(Workspace).where(Workspace.user_id == user.id)
+                           .options(joinedload(Workspace.track))).all()
+    return [EngineRemoval(_backend(lms, row), _spec(lms, row)) for row in rows]
+
+
 def delete(lms: Platform, session: Session, actor: User, workspace_id: int) -> None:
     """Remove the workspace and the learner's stored work, now. Commits."""
     row = get_workspace(session, actor, workspace_id)
-    try:
-        _backend(lms, row).delete(_spec(lms, row))
-    except Exception as exc:
-        log.exception("could not delete workspace %s", row.id)
-        raise WorkspaceEngineUnavailable(
-            f"The workspace engine could not delete the workspace: {exc}. Nothing was removed; "
-            "try again later."
-        ) from exc
+    EngineRemoval(_backend(lms, row), _spec(lms, row)).run()
     events.emit(session, WorkspaceChanged(
         workspace_id=row.id, user_id=row.user_id, track_code=row.track.code, status="deleted",
         message="The workspace and its files were deleted.",
