@@ -195,3 +195,16 @@ def test_api_upload_needs_a_file_admins_and_a_valid_code(api_as):
     assert upload(admin, "bad code!", "q.gift", b"Q {T}").status_code == 422
     assert upload(api_as("trainer"), "X", "q.gift", b"Q {T}").status_code == 403
     assert upload(api_as("student"), "X", "q.gift", b"Q {T}").status_code == 403
+
+
+def test_a_bank_uploaded_under_a_lower_case_code_can_be_reviewed(api_as):
+    """Codes are stored in upper case, as review requests look them up."""
+    admin = api_as("admin")
+    response = upload(admin, "lower1", "q.gift", b"::t1:: Is SQL declarative? {T}")
+    assert response.status_code == 200, response.json
+    assert upload(admin, "Lower1", "q.gift", b"::t2:: Is it a language? {T}").json[
+        "imported"] == 1  # the same bank
+    assert {b["code"] for b in admin.get("/api/v1/banks").json} == {"LOWER1"}
+    learner = api_as("student")
+    due = learner.get("/api/v1/reviews/next?bank=lower1&limit=5")
+    assert due.status_code == 200 and len(due.json["items"]) == 2

@@ -238,3 +238,20 @@ def test_0010_keeps_what_each_attempt_asked(empty_database, app_factory):
             row["prompt"], row.get("item_id"), 1.0)
         # As before the revision: only an unchanged current question is linked.
         assert restored.quiz_question_id == (current if name == "same" else None)
+
+
+def test_0015_puts_bank_codes_in_upper_case_unless_two_would_clash(empty_database,
+                                                                   app_factory):
+    app = app_factory({"database": {"url": empty_database}})
+    lms = app.extensions["lmscore"]
+    upgrade(lms, "0014")
+    banks = sa.MetaData()
+    banks.reflect(lms.db.engine, only=["question_banks"])
+    table = banks.tables["question_banks"]
+    with lms.db.engine.begin() as c:
+        for code in ("lower1", "Mixed-2", "qa", "QA", "ab", "Ab", "UP"):
+            c.execute(sa.insert(table).values(_fill(table, code=code, name=code)))
+    upgrade(lms)
+    with lms.db.engine.connect() as c:
+        codes = set(c.execute(sa.select(table.c.code)).scalars())
+    assert codes == {"LOWER1", "MIXED-2", "qa", "QA", "ab", "Ab", "UP"}

@@ -129,6 +129,9 @@ def content_hash(spec: ItemSpec) -> str:
 def get_or_create_bank(
     session: Session, code: str, name: str, track_id: int | None = None
 ) -> QuestionBank:
+    """The bank with this code, created when new. Codes are upper case, as track codes are
+    (review requests name a bank in any case)."""
+    code = code.upper()
     bank = session.scalar(select(QuestionBank).where(QuestionBank.code == code))
     if bank is None:
         bank = QuestionBank(code=code, name=name, track_id=track_id)
