@@ -119,8 +119,9 @@ def _check_draw(session: Session, draw: dict[str, Any] | None) -> None:
     banks = draw.get("banks") or []
     if not banks or not isinstance(draw.get("count"), int) or not 1 <= draw["count"] <= 200:
         raise _invalid("draw", "A draw names banks and a count of 1 to 200.")
-    known = set(session.scalars(select(QuestionBank.code).where(QuestionBank.code.in_(banks))))
-    missing = sorted(set(banks) - known)
+    codes = {str(code).upper() for code in banks}  # bank codes are upper case
+    known = set(session.scalars(select(QuestionBank.code).where(QuestionBank.code.in_(codes))))
+    missing = sorted(codes - known)
     if missing:
         raise _invalid("draw", f"Unknown bank {missing[0]!r}.")
     if session.scalar(_drawable(draw).with_only_columns(Item.id).limit(1)) is None:
@@ -356,7 +357,8 @@ def _drawable(draw: dict[str, Any]):
     """The live items a random draw picks from: its banks' (within its facets, if any)."""
     query = select(Item.id, Item.content_hash).join(
         QuestionBank, QuestionBank.id == Item.bank_id).where(
-        QuestionBank.code.in_(draw["banks"]), Item.archived_at.is_(None))
+        QuestionBank.code.in_([str(code).upper() for code in draw["banks"]]),
+        Item.archived_at.is_(None))
     if draw.get("facets"):
         query = query.join(BankNode, BankNode.id == Item.facet_id).where(
             or_(*[BankNode.path.startswith(f) for f in draw["facets"]]))
