@@ -413,13 +413,21 @@ def test_stats_are_counted_per_facet_and_local_day(app_factory, make_user):
 
 
 def _signed_in_learner(session):
-    """The ``learner`` fixture's user (the latest) and the bank TT as they see it."""
+    """The ``learner`` fixture's user (the latest), the bank TT as they see it, and its items
+    in the order new items are introduced."""
     from sqlalchemy import select
 
-    from lmscore.models import User
+    from lmscore.models import Item, User
 
     user = session.scalar(select(User).order_by(User.id.desc()))
-    return user, reviews.get_bank(session, user, "TT")
+    bank = reviews.get_bank(session, user, "TT")
+    return user, bank, session.scalars(select(Item).where(Item.bank_id == bank.id)
+                                       .order_by(*reviews.NEW_ORDER)).all()
+
+
+def _answer_easy(lms, session, user, item_id: int, when) -> None:
+    reviews.answer(lms, session, user, reviews.ReviewInput(
+        item_id=item_id, client_attempt_id=attempt(), rating="easy"), when)
 
 
 def _import_item(session, bank, external_id: str, prompt: str, difficulty: int) -> int:
@@ -444,20 +452,17 @@ def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, le
     an import that adds an item before it makes the record untrusted."""
     from datetime import datetime, timedelta
 
-    from sqlalchemy import select, update
+    from sqlalchemy import update
 
-    from lmscore.models import Item, ReviewProgress
+    from lmscore.models import ReviewProgress
 
     with app.app_context():
         session = lms.db.session
-        user, bank = _signed_in_learner(session)
-        order = session.scalars(select(Item).where(Item.bank_id == bank.id)
-                                .order_by(*reviews.NEW_ORDER)).all()
+        user, bank, order = _signed_in_learner(session)
         monday = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
         def answer(item):
-            reviews.answer(lms, session, user, reviews.ReviewInput(
-                item_id=item.id, client_attempt_id=attempt(), rating="easy"), monday)
+            _answer_easy(lms, session, user, item.id, monday)
 
         def recorded():
             session.expire_all()
@@ -496,17 +501,14 @@ def test_the_new_item_walk_starts_at_the_learners_recorded_progress(app, lms, le
 def test_a_learner_through_the_whole_bank_still_gets_items_added_later(app, lms, learner):
     from datetime import datetime, timedelta
 
-    from sqlalchemy import select
-
-    from lmscore.models import Item, ReviewProgress
+    from lmscore.models import ReviewProgress
 
     with app.app_context():
         session = lms.db.session
-        user, bank = _signed_in_learner(session)
+        user, bank, order = _signed_in_learner(session)
         day = datetime(2026, 3, 2, 9, tzinfo=UTC)
-        for item_id in session.scalars(select(Item.id).where(Item.bank_id == bank.id)).all():
-            reviews.answer(lms, session, user, reviews.ReviewInput(
-                item_id=item_id, client_attempt_id=attempt(), rating="easy"), day)
+        for item in order:
+            _answer_easy(lms, session, user, item.id, day)
         progress = session.get(ReviewProgress, (user.id, bank.id))
         assert (progress.facet_id, progress.difficulty, progress.item_id) \
             == reviews.PAST_THE_END
@@ -523,23 +525,18 @@ def test_progress_moves_past_an_item_archived_at_its_position(app, lms, learner)
     learner introduces the next items (archiving bumps no content version)."""
     from datetime import datetime
 
-    from sqlalchemy import select, update
+    from sqlalchemy import update
 
     from lmscore.models import Item, ReviewProgress
 
     with app.app_context():
         session = lms.db.session
-        user, bank = _signed_in_learner(session)
-        order = session.scalars(select(Item).where(Item.bank_id == bank.id)
-                                .order_by(*reviews.NEW_ORDER)).all()
+        user, bank, order = _signed_in_learner(session)
         day = datetime(2026, 3, 2, 9, tzinfo=UTC)
-        for item in (order[0], order[2]):
-            if item is order[2]:
-                session.execute(update(Item).where(Item.id == order[1].id)
-                                .values(archived_at=day))
-                session.commit()
-            reviews.answer(lms, session, user, reviews.ReviewInput(
-                item_id=item.id, client_attempt_id=attempt(), rating="easy"), day)
+        _answer_easy(lms, session, user, order[0].id, day)
+        session.execute(update(Item).where(Item.id == order[1].id).values(archived_at=day))
+        session.commit()
+        _answer_easy(lms, session, user, order[2].id, day)
         session.expire_all()
         progress = session.get(ReviewProgress, (user.id, bank.id))
         assert progress.item_id == order[3].id
