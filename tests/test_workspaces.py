@@ -483,7 +483,10 @@ def test_handover_tokens_that_are_stale_tampered_or_no_longer_good_are_refused(
     workspaces.stop(lms, lms.db.session, lms.db.session.get(User, owner.id), row.id)
     refused(location, 404, "No such workspace")
     jobs.drain()
-    assert press_open(browser, row).status_code == 409  # only a running workspace opens
+    # Only a running workspace opens: back to its page, which says so.
+    stopped = press_open(browser, row)
+    assert stopped.status_code == 302 and stopped.location.endswith("/tracks/WS/workspace")
+    assert "not running" in browser.get("/tracks/WS/workspace").get_data(as_text=True)
 
 
 @SEPARATE_ORIGIN

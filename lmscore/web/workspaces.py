@@ -11,7 +11,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from .. import current_platform
 from ..capabilities.workspaces import RESTARTABLE_STATUSES
-from ..errors import LmsError, NotFound
+from ..errors import Conflict, LmsError, NotFound
 from ..services import learning, workspaces
 from ..services.permissions import Action
 from .session_auth import login_required, web_user
@@ -123,7 +123,13 @@ def open_workspace(workspace_id: int):
     """A form (CSRF-checked), not a link: a page served on the workspace origin must not be
     able to send an admin's browser into another learner's workspace on that same origin."""
     lms = current_platform()
-    return redirect(workspaces.open_url(lms, lms.db.session, web_user(), workspace_id), 303)
+    session = lms.db.session
+    row = workspaces.get_workspace(session, web_user(), workspace_id)
+    try:
+        return redirect(workspaces.open_url(lms, session, web_user(), workspace_id), 303)
+    except Conflict as exc:  # it stopped meanwhile: back to where it can be started again
+        flash(exc.message, "error")
+        return _back_to(row.track.code, row.user_id)
 
 
 @bp.get("/ws/<secret>/", defaults={"rest": ""})
