@@ -36,6 +36,15 @@ def test_home_page_for_visitors(web):
     assert_no_inline_script(html)
 
 
+def test_the_site_has_an_icon_where_browsers_look(web):
+    html = web.get("/").get_data(as_text=True)
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    legacy = web.get("/favicon.ico")
+    assert legacy.status_code == 301 and legacy.location.endswith("/static/favicon.svg")
+    icon = web.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
 def test_home_page_for_signed_in_users(web, make_user):
     user = make_user(name="Ann Learner")
     web.sign_in(user.email, DEFAULT_PASSWORD)
