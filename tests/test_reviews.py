@@ -417,10 +417,11 @@ def _signed_in_learner(session):
     in the order new items are introduced."""
     from sqlalchemy import select
 
-    from lmscore.models import Item, User
+    from lmscore.models import Item, QuestionBank, User
 
     user = session.scalar(select(User).order_by(User.id.desc()))
-    bank = reviews.get_bank(session, user, "TT")
+    # The row, not the plain values get_bank gives: imports write to it.
+    bank = session.get(QuestionBank, reviews.get_bank(session, user, "TT").id)
     return user, bank, session.scalars(select(Item).where(Item.bank_id == bank.id)
                                        .order_by(*reviews.NEW_ORDER)).all()
 

@@ -89,12 +89,18 @@ class Learner:
 
 @dataclass(frozen=True)
 class BankRef:
-    """A bank as the review queue needs it (plain values, as ``Learner``)."""
+    """A bank as the review pages and the queue need it (plain values, as ``Learner``)."""
 
     id: int
     code: str
+    name: str
     track_id: int | None
     content_version: int
+
+
+#: A bank loaded as a row (``QuestionBank``) or as plain values (``BankRef``): the review
+#: functions read only the fields both have.
+Bank = QuestionBank | BankRef
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,8 @@ def learner_and_bank(session: Session, user_id: int, code: str) -> LearnerBank:
                                        {"code": code.upper(), "user_id": user_id}).first()
     if row is None:
         return LearnerBank(code, None, None, None, None)
-    bank = None if row.bank_id is None else BankRef(row.bank_id, row.bank_code, row.track_id,
-                                                    row.content_version)
+    bank = None if row.bank_id is None else BankRef(
+        row.bank_id, row.bank_code, row.bank_name, row.track_id, row.content_version)
     return LearnerBank(code, Learner(row.user_id, row.role, row.timezone, row.session_version),
                        bank, row.track_name, row.enrolment_status)
 
@@ -132,12 +138,9 @@ def bank_access(user: User | Learner, found: LearnerBank) -> BankRef:
     return bank
 
 
-def get_bank(session: Session, user: User, code: str) -> QuestionBank:
+def get_bank(session: Session, user: User, code: str) -> BankRef:
     """The bank, if the learner may review it."""
-    allowed = bank_access(user, learner_and_bank(session, user.id, code))
-    bank = session.get(QuestionBank, allowed.id)
-    assert bank is not None  # it was just read
-    return bank
+    return bank_access(user, learner_and_bank(session, user.id, code))
 
 
 @functools.cache
@@ -145,7 +148,8 @@ def _learner_bank_statement():
     return (
         select(User.id.label("user_id"), User.role, User.timezone, User.session_version,
                QuestionBank.id.label("bank_id"), QuestionBank.code.label("bank_code"),
-               QuestionBank.track_id, QuestionBank.content_version,
+               QuestionBank.name.label("bank_name"), QuestionBank.track_id,
+               QuestionBank.content_version,
                Track.name.label("track_name"), Enrolment.status.label("enrolment_status"))
         .select_from(User)
         .outerjoin(QuestionBank, QuestionBank.code == bindparam("code", type_=String))
@@ -178,7 +182,7 @@ def _get_item(session: Session, user: User, item_id: int) -> tuple[Item, Questio
     return item, bank
 
 
-def scheduler_for_bank(lms: Platform, session: Session, bank: QuestionBank,
+def scheduler_for_bank(lms: Platform, session: Session, bank: Bank,
                        user_id: int) -> Scheduler:
     """The bank's configured scheduler, bound to the learner (their own parameters, if any)."""
     track_code = session.scalar(select(Track.code).where(Track.id == bank.track_id))
@@ -196,7 +200,7 @@ REVEALED_COLUMNS = ("answer", "explanation")
 
 
 def next_items(lms: Platform, session: Session, user: User | Learner,
-               bank: QuestionBank | BankRef, limit: int, now: datetime, *,
+               bank: Bank, limit: int, now: datetime, *,
                revealed: bool = False) -> list[Row]:
     """Due cards (most overdue first), then new items in facet, difficulty, id order while the
     day's new-item allowance lasts, as rows of ``CARD_COLUMNS``, ``REVEALED_COLUMNS`` if
@@ -467,12 +471,12 @@ def preview(lms: Platform, session: Session, user: User, item_id: int,
 # -- statistics ----------------------------------------------------------------------------------
 
 
-def stats(lms: Platform, session: Session, user: User, bank: QuestionBank,
+def stats(lms: Platform, session: Session, user: User, bank: Bank,
           now: datetime) -> dict[str, Any]:
     return stats_for_banks(lms, session, user, [bank], now)[bank.id]
 
 
-def stats_for_banks(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
+def stats_for_banks(lms: Platform, session: Session, user: User, banks: list[Bank],
                     now: datetime) -> dict[int, dict[str, Any]]:
     """Per bank id: due now and today, new items available, learned, 30-day retention, streak,
     facet mastery and a 30-day due forecast. The database counts, each statement covering
@@ -523,7 +527,7 @@ class _BankFigures:
     facets: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _bank_figures(lms: Platform, session: Session, user: User, banks: list[QuestionBank],
+def _bank_figures(lms: Platform, session: Session, user: User, banks: list[Bank],
                   now: datetime) -> dict[int, _BankFigures]:
     """Counts and facet mastery per bank: four grouped statements (cards, items, reviews per
     facet, recent reviews) and the banks' tracks, plus one reading the cards of schedulers
@@ -583,7 +587,7 @@ def _bank_figures(lms: Platform, session: Session, user: User, banks: list[Quest
 
 
 def _schedulers_of(lms: Platform, session: Session, user: User,
-                   banks: list[QuestionBank]) -> dict[int, Scheduler]:
+                   banks: list[Bank]) -> dict[int, Scheduler]:
     """Each bank's scheduler bound to the learner; each scheduler is bound once."""
     track_codes = dict(session.execute(
         select(Track.id, Track.code).where(Track.id.in_({b.track_id for b in banks}))
@@ -822,7 +826,7 @@ def _active_days_statement(day_count: int):
     ))
 
 
-def facet_mastery(lms: Platform, session: Session, user: User, bank: QuestionBank,
+def facet_mastery(lms: Platform, session: Session, user: User, bank: Bank,
                   now: datetime) -> list[dict[str, Any]]:
     """Per facet: the share of its items the learner masters (interval ≥ the mastery
     interval, or the scheduler's recall estimate where it has one), and review counts."""
