@@ -96,8 +96,8 @@ class SandboxContract:
         descriptors, slots, containers) are handed out and returned without a mix-up."""
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(lambda n: provider.run(python(f"print({n})")), range(12)))
-        assert [r.stdout.decode().strip() for r in results] == [str(n) for n in range(12)]
-        assert all(r.ok for r in results), results
+        for n, result in enumerate(results):
+            assert (result.ok, result.stdout.decode().strip()) == (True, str(n)), result
 
     # -- attacks --------------------------------------------------------------------------------
 

@@ -336,7 +336,6 @@ class DockerSandbox(Sandbox):
         return buffer.getvalue()
 
     def run(self, request: SandboxRun) -> SandboxResult:
-        started = time.monotonic()
         archive = self._archive(request)
         try:
             key, config = self.container_config(request.limits)
@@ -353,6 +352,9 @@ class DockerSandbox(Sandbox):
         except (APIError, DockerException, OSError) as exc:
             raise SandboxError(f"the Docker Engine could not create a sandbox: {exc}") from exc
         log.debug("sandbox run %s in container %s", request.label, warm.id)
+        # The clock starts once the container has the run: a busy engine's time to create one
+        # is not the learner's code running.
+        started = time.monotonic()
         try:
             return self._run(warm, request.limits, started)
         except (APIError, DockerException) as exc:

@@ -3,12 +3,20 @@ and the code grader running through it."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from lms_workspace_docker.backend import INSTANCE_LABEL
 from lms_workspace_docker.plugin import WorkspaceDockerSettings
 from lms_workspace_docker.sandbox import KIND_LABEL, DockerSandbox
 
-from lmscore.capabilities import Answer, GradableItem, SandboxError, SandboxRun
+from lmscore.capabilities import (
+    Answer,
+    GradableItem,
+    SandboxError,
+    SandboxLimits,
+    SandboxRun,
+)
 from lmscore.testing.contracts import SandboxContract
 
 
@@ -43,6 +51,24 @@ def test_unreachable_engine_is_a_clear_error(sandbox_settings):
     sandbox = DockerSandbox(config, config["sandbox"], instance=config["instance"])
     with pytest.raises(SandboxError, match="not reachable"):
         sandbox.run(SandboxRun(command=("true",)))
+
+
+def test_the_engines_time_to_make_a_container_is_not_the_codes(make_sandbox, monkeypatch):
+    """A busy engine may take seconds to create a container: the wall-clock limit counts
+    from when the container has the run, like the local sandbox's from its spawn."""
+    sandbox = make_sandbox(pool_size=0)
+    api = sandbox.client.api
+    create = api.create_container
+
+    def slow_engine(**config):
+        time.sleep(2.5)
+        return create(**config)
+
+    monkeypatch.setattr(api, "create_container", slow_engine)
+    result = sandbox.run(SandboxRun(command=("echo", "in time"),
+                                    limits=SandboxLimits(wall_s=2, output_bytes=1000)))
+    assert (result.limit, result.stdout, result.exit_code) == (None, b"in time\n", 0), result
+    assert result.wall_s < 2
 
 
 def test_hardening_of_the_sandbox_container(docker_sandbox, docker_client):
