@@ -5,10 +5,12 @@ from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from tracks_fixture import write_bank, write_track
 
 from lmscore.db import utcnow
 from lmscore.defaults.scheduling import LeitnerScheduler
+from lmscore.models import Item
 from lmscore.services import content, reviews
 
 
@@ -130,6 +132,30 @@ def test_bad_input_is_refused_without_state_change(learner, api_client, make_use
         == 403
     )
     assert learner.get("/api/v1/reviews/stats?bank=TT").json["due_now"] == 0
+
+
+@pytest.mark.parametrize(("prompt", "answer", "field"), [
+    ("Question 1?", {"text": "A"}, "selected"),
+    ("Question 1?", {"value": 1}, "selected"),
+    ("Question 1?", {"selected": ["A", "B"]}, "selected"),
+    ("Question 1?", {"selected": ["Z"]}, "selected"),
+    ("Pi to two places?", {"text": "3.14"}, "value"),
+    ("Pi to two places?", {"selected": ["A"]}, "value"),
+    ("Name the clause.", {"value": 1}, "text"),
+    ("Question 1?", {"selected": ["A"], "elapsed_ms": 1.5}, "elapsed_ms"),
+    ("Question 1?", {"selected": ["A"], "item_id": 1.5}, "item_id"),
+])
+def test_an_answer_in_the_wrong_field_is_refused_naming_the_right_one(app, lms, learner, prompt,
+                                                                      answer, field):
+    """Not graded wrong (which would reschedule the card): the client sent the wrong shape."""
+    with app.app_context():
+        item_id = lms.db.session.scalar(select(Item.id).where(Item.prompt == prompt))
+    r = learner.post("/api/v1/reviews",
+                     json={"item_id": item_id, "client_attempt_id": attempt(), **answer})
+    assert r.status_code == 422, r.json
+    assert list(r.json["error"]["details"]["fields"]) == [field]
+    stats = learner.get("/api/v1/reviews/stats?bank=TT").json
+    assert (stats["due_now"], stats["new_available"]) == (0, 5)  # no card, nothing introduced
 
 
 def test_preview_and_stats(learner):

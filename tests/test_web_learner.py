@@ -270,6 +270,39 @@ def test_review_rating_buttons_for_self_rated_cards(learner, web, lms, app):
     assert "Next review in" in web.get("/review/TT").text
 
 
+def _first_item_as(app, lms, **changes) -> None:
+    from lmscore.models import Item
+
+    with app.app_context():
+        session = lms.db.session
+        first = session.query(Item).order_by(Item.id).first()
+        for name, value in changes.items():
+            setattr(first, name, value)
+        session.commit()
+
+
+@pytest.mark.parametrize("typed", ["inf", "1e400", "three"])
+def test_a_number_the_review_cannot_use_comes_back_in_its_field(learner, web, lms, app, typed):
+    """Refused as the API refuses it, not graded wrong; the learner sees what they typed."""
+    web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
+    _first_item_as(app, lms, type="numeric", options={}, answer={"value": 3.14, "tolerance": 0})
+    card = web.get("/review/TT").text
+    refused = web.submit("/review/TT", {**card_fields(card), "value": typed})
+    assert refused.status_code == 422
+    assert "Enter a number." in refused.text and f'value="{typed}"' in refused.text
+    right = web.submit("/review/TT", {**card_fields(refused.text), "value": "3.14"})
+    assert "Right!" in right.text
+
+
+def test_a_multiple_answer_card_sent_with_nothing_chosen_says_so(learner, web, lms, app):
+    web.submit("/tracks/TT", {}, action="/tracks/TT/enrol")
+    _first_item_as(app, lms, type="mcq_multi", answer=["A"])
+    card = web.get("/review/TT").text
+    refused = web.submit("/review/TT", card_fields(card))
+    assert refused.status_code == 422 and "Choose an option." in refused.text
+    assert 'id="selected-error"' in refused.text
+
+
 def test_review_needs_enrolment(learner, web):
     assert web.get("/review/TT").status_code == 403
 

@@ -62,7 +62,7 @@ from ..models import (
     Track,
     User,
 )
-from . import events, learning
+from . import answers, events, learning
 from .banks import item_problem
 from .permissions import Action, can, can_delete_quiz, require
 
@@ -539,7 +539,8 @@ def save_answer(lms: Platform, session: Session, user: User, attempt_id: int, qu
         AttemptQuestion.attempt_id == attempt.id, AttemptQuestion.id == question_id))
     if question is None:
         raise NotFound(f"No question {question_id} in this attempt.")
-    _check_answer_shape(question, data)
+    answers.check_shape(question.type, question.options, selected=data.selected,
+                        text=data.text, value=data.value)
     question.selected = data.selected
     question.text = data.text
     question.value = data.value
@@ -551,22 +552,6 @@ def save_answer(lms: Platform, session: Session, user: User, attempt_id: int, qu
                                     question_id=question.id)
     session.commit()
     return question
-
-
-def _check_answer_shape(question: AttemptQuestion, data: AnswerInput) -> None:
-    if question.type in ("mcq_single", "mcq_multi"):
-        if data.selected is None:
-            raise _invalid("selected", "Choose an option.")
-        unknown = [k for k in data.selected if k not in question.options]
-        if unknown:
-            raise _invalid("selected", f"No option {unknown[0]!r} in this question.")
-        if question.type == "mcq_single" and len(data.selected) > 1:
-            raise _invalid("selected", "Choose one option.")
-    elif question.type == "numeric":
-        if data.value is None:
-            raise _invalid("value", "Enter a number.")
-    elif data.text is None:
-        raise _invalid("text", "Write an answer.")
 
 
 def _grade_question(lms: Platform, question: AttemptQuestion, *,

@@ -53,7 +53,7 @@ from ..models import (
     Track,
     User,
 )
-from . import events, learning
+from . import answers, events, learning
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -326,8 +326,11 @@ def _state_json(state: State | None) -> dict[str, Any] | None:
 
 
 def _rating_from_answer(lms: Platform, item: Item, data: ReviewInput) -> tuple[Rating, bool, str]:
+    """Grade the answer; without one, the error names what this item is answered with."""
     if item.type in SELF_RATED:
         raise _invalid("rating", "Compare with the model answer and rate yourself.")
+    answers.check_shape(item.type, item.options, selected=data.selected or None,
+                        text=data.text, value=data.value)
     grader = lms.grader_for(item.type, item.grader)
     gradable = GradableItem(id=item.external_id, type=item.type, prompt=item.prompt,
                             options=item.options, answer_key=item.answer)
@@ -353,7 +356,7 @@ def answer(lms: Platform, session: Session, user: User, data: ReviewInput,
         raise _invalid("elapsed_ms", "elapsed_ms cannot be negative.")
     item, bank = _get_item(session, user, data.item_id)
     has_answer = bool(data.selected) or data.text is not None or data.value is not None
-    if (data.rating is None) == (not has_answer):  # neither, or both
+    if data.rating is not None and has_answer:
         raise _invalid("rating", "Send either a rating or an answer.")
     feedback, correct = "", None
     if data.rating is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import Counter
@@ -322,7 +323,7 @@ def answer(bank_code: str):
         try:
             value = float(form["value"])
         except ValueError:
-            value = float("nan")  # refused below with the form's message
+            value = float("nan")  # refused below, as are inf and 1e400
     data = reviews.ReviewInput(
         item_id=known_id(form.get("item_id", type=int)),
         client_attempt_id=form.get("client_attempt_id", "")[:64],
@@ -334,7 +335,7 @@ def answer(bank_code: str):
     try:
         if len(data.client_attempt_id) < 8:
             raise invalid_field("client_attempt_id", "Reload the card and answer again.")
-        if value is not None and value != value:
+        if value is not None and not math.isfinite(value):
             raise invalid_field("value", "Enter a number.")
         result = reviews.answer(lms, session, user, data, utcnow())
     except LmsError as exc:
@@ -342,7 +343,7 @@ def answer(bank_code: str):
         if item is None or item.bank_id != bank.id:
             raise
         context = _card_context(lms, session, user, bank, item, revealed=data.rating is not None)
-        return _page("reviews/card.html", _form_errors(exc), exc.status, **context)
+        return _page("reviews/card.html", _form_errors(exc), exc.status, typed=form, **context)
     if data.rating is not None:
         flash(f"Next review {interval_text(result['interval_days'])}.", "success")
         return redirect(url_for("learner.review", bank_code=bank.code))

@@ -29,6 +29,7 @@ from ..errors import Conflict, LmsError, NotFound, ValidationFailed
 from ..models import AttemptStatus, FeedbackTiming, GenerationStatus, Quiz, QuizStatus, Track
 from ..models.banks import ITEM_TYPES
 from ..services import learning, quiz_views, quizzes
+from ..services.answers import CHOICE_TYPES
 from ..services.permissions import Action, can_delete_quiz
 from .accounts import _form_errors, _page
 from .learner import answer_text, names_of
@@ -39,7 +40,6 @@ bp = Blueprint("quiz_pages", __name__)
 
 LIST_LIMIT = 200
 OPTION_KEYS = "ABCDEF"
-CHOICE_TYPES = ("mcq_single", "mcq_multi")
 #: Question types a trainer writes in the builder (code questions need tests: import them).
 BUILDER_TYPES = tuple(t for t in ITEM_TYPES if t != "code")
 #: Empty question rows under the filled ones; "Add rows" adds this many more.

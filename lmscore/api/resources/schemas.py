@@ -17,11 +17,17 @@ class Text(fields.String):
 
 class Integer(fields.Integer):
     """An integer the database's INTEGER columns can hold (32 bits on PostgreSQL): a bigger one
-    is a validation error naming the field, not an overflow in the database driver."""
+    is a validation error naming the field, not an overflow in the database driver. A number
+    with a fraction (``1.5``) is refused, not truncated; ``2.0`` and ``"2"`` are 2."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.validators.insert(0, validate.Range(min=-MAX_ID - 1, max=MAX_ID))
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 class UserSchema(Schema):

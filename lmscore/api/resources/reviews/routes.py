@@ -106,6 +106,15 @@ def next_items(args, claims):
 @blp.response(200, ReviewResultSchema)
 @auth_required
 def answer(data):
+    """Review one item: send the learner's own ``rating``, or an answer that is graded.
+
+    Answers go in the field the item's type takes: ``selected`` (option keys) for
+    ``mcq_single`` and ``mcq_multi``, ``value`` for ``numeric``, ``text`` for the others;
+    ``theory`` and ``scenario`` items are rated, never graded. An answer in another field is
+    refused (422 naming the right one), not graded wrong. A wrong answer rates ``again``; a
+    right one ``good``, or ``easy`` when ``elapsed_ms`` is under ``reviews.easy_under_ms``.
+    Retrying with the same ``client_attempt_id`` returns the first result and changes
+    nothing."""
     lms = current_platform()
     payload = reviews.ReviewInput(
         item_id=data["item_id"], client_attempt_id=data["client_attempt_id"],
