@@ -175,7 +175,7 @@ def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
             found = reviews.learner_and_bank(session, user_id, bank_code)
             bank = reviews.bank_access(found.learner, found)
             items = reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
-            app.json.dumps(next_items_body(bank.code, items))
+            next_items_body(bank.code, items)
             lms.db.remove()  # as the request's teardown
 
         # Warm-up: the pools, statement caches, and these learners' pages in memory (a server

@@ -3,10 +3,13 @@ one thread-scoped session per platform, removed at the end of each unit of work.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -90,6 +93,23 @@ READ_ONLY_SESSION = {"default_transaction_read_only": "on",
                      "plan_cache_mode": "force_generic_plan"}
 
 
+#: A run of digits that may be an integer beyond 64 bits, which orjson would read as a float.
+_LONG_DIGITS = {str: re.compile(r"[0-9]{19}"), bytes: re.compile(rb"[0-9]{19}")}
+
+
+def json_loads(data: str | bytes):
+    """JSON columns as the database returns them, decoded by orjson: several times faster than
+    the standard library on the small documents the hottest reads return by the dozen (a
+    review card's options and tags). The standard library reads what orjson refuses (NaN, a
+    lone surrogate) or would change: an integer beyond 64 bits, which orjson makes a float."""
+    if not _LONG_DIGITS[str if isinstance(data, str) else bytes].search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
                 read_only: bool = False) -> Engine:
     """An engine for ``url``. ``read_only`` (PostgreSQL only) makes one whose connections run
@@ -99,7 +119,8 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            parsed, echo=echo, connect_args={"check_same_thread": False}
+            parsed, echo=echo, connect_args={"check_same_thread": False},
+            json_deserializer=json_loads,
         )
         event.listen(engine, "connect", _sqlite_connect)
         # IMMEDIATE takes the write lock up front: concurrent writers then wait (busy_timeout)
@@ -118,7 +139,8 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
         settings = " ".join(f"-c {name}={value}" for name, value in READ_ONLY_SESSION.items())
         options = {"isolation_level": "AUTOCOMMIT", "connect_args": {
             "options": " ".join(filter(None, (parsed.query.get("options"), settings)))}}
-    engine = create_engine(parsed, echo=echo, pool_size=pool_size, **options)
+    engine = create_engine(parsed, echo=echo, pool_size=pool_size, json_deserializer=json_loads,
+                           **options)
     event.listen(engine, "connect", _note_checkin)
     event.listen(engine, "checkin", _note_checkin)
     _ping_when_idle(engine)

@@ -132,6 +132,29 @@ def test_access_token_works_then_expires(api_client, make_user, lms):
     assert "expired" in r.json["error"]["message"]
 
 
+def test_a_token_used_while_valid_is_refused_once_it_expires(api_client, make_user, lms):
+    """Verified tokens are remembered (a client sends the same one for minutes): its expiry
+    still counts on every request."""
+    user = make_user()
+    soon = jwt.encode({"sub": str(user.id), "sv": 1, "typ": "access", "iat": utcnow(),
+                       "exp": utcnow() + timedelta(seconds=1)},
+                      lms.settings.secret_key, algorithm="HS256")
+    api = api_client()
+    assert api.get("/api/v1/users/me", headers=bearer(soon)).status_code == 200
+    time.sleep(1.1)
+    r = api.get("/api/v1/users/me", headers=bearer(soon))
+    assert r.status_code == 401 and "expired" in r.json["error"]["message"]
+
+
+@pytest.mark.parametrize("exp", ["soon", None, [1], float("nan"), float("inf")])
+def test_a_signed_token_with_a_malformed_expiry_is_refused(api_client, make_user, lms, exp):
+    user = make_user()
+    odd = jwt.encode({"sub": str(user.id), "sv": 1, "typ": "access", "iat": utcnow(),
+                      "exp": exp}, lms.settings.secret_key, algorithm="HS256")
+    r = api_client().get("/api/v1/users/me", headers=bearer(odd))
+    assert r.status_code == 401 and r.json["error"]["message"] == "The access token is not valid."
+
+
 @pytest.mark.parametrize("header", ["", "Bearer", "Bearer nonsense", "Basic abc", "Bearer a.b.c"])
 def test_missing_or_invalid_access_tokens_are_401(api_client, header):
     r = api_client().get("/api/v1/users/me", headers={"Authorization": header})

@@ -53,6 +53,31 @@ def test_utc_datetimes_round_trip_aware(tmp_path):
         engine.dispose()
 
 
+@pytest.mark.parametrize("document", [
+    {"options": {"A": "ä €", "B": "x"}, "tags": ["t"]},
+    {"value": 2**70 + 1, "low": -(2**63) - 1},  # beyond 64 bits: orjson would make floats
+    {"value": 2**63 - 1, "id": "1234567890123456789012"},
+    {"text": "\ud800"},  # a lone surrogate, which json.dumps writes as an escape
+])
+def test_json_columns_read_back_what_was_written(lms, db_session, document):
+    """JSON columns are decoded by orjson, the standard library taking what orjson refuses,
+    on both databases."""
+    from lmscore.models import BankNode, Item, QuestionBank
+
+    bank = QuestionBank(code="JSONRT", name="JSON round trip")
+    db_session.add(bank)
+    db_session.flush()
+    facet = BankNode(bank_id=bank.id, level=0, code="f", name="f", path="f")
+    db_session.add(facet)
+    db_session.flush()
+    item = Item(bank_id=bank.id, facet_id=facet.id, external_id="json-rt", type="short_answer",
+                prompt="?", answer=document, difficulty=1, tags=[], content_hash="x")
+    db_session.add(item)
+    db_session.flush()
+    db_session.expire_all()
+    assert db_session.scalar(select(Item.answer).where(Item.id == item.id)) == document
+
+
 def test_the_suite_runs_on_the_database_it_is_given(lms):
     url = os.environ.get("LMSCORE_TEST_DATABASE_URL") or "sqlite://"
     assert lms.db.dialect == make_url(url).get_backend_name()

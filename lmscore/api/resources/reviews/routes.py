@@ -1,6 +1,7 @@
 """Spaced-repetition review sessions."""
 
-from flask import jsonify
+import orjson
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -37,12 +38,14 @@ class NextSchema(Schema):
     items = fields.List(fields.Nested(ReviewItemSchema))
 
 
-def next_items_body(bank_code: str, rows) -> dict:
+def next_items_body(bank_code: str, rows) -> bytes:
     """The response of ``next_items``, whose rows hold exactly ``ReviewItemSchema``'s fields,
     JSON-ready: the hottest read copies them into the body instead of dumping them through
-    marshmallow (about a third of the request's CPU time). The schema still documents the
-    response, and a test holds both to the same output."""
-    return {"bank": bank_code, "items": [row._asdict() for row in rows]}
+    marshmallow (about a third of the request's CPU time), and encodes it with orjson. The
+    schema still documents the response, and a test holds both to the same output."""
+    # The rows' keys are column labels, a subclass of str orjson takes with this option only.
+    return orjson.dumps({"bank": bank_code, "items": [row._asdict() for row in rows]},
+                        option=orjson.OPT_NON_STR_KEYS)
 
 
 class AnswerSchema(Schema):
@@ -98,7 +101,8 @@ def next_items(args, claims):
     items = reviews.next_items(lms, lms.db.session, user, bank, args["limit"], utcnow())
     if not items:
         return "", 204
-    return jsonify(next_items_body(bank.code, items))
+    return current_app.response_class(next_items_body(bank.code, items),
+                                      mimetype="application/json")
 
 
 @blp.post("")
