@@ -11,14 +11,14 @@ they would after months of use.
 
 Figures per data size, random learners each time (read once untimed first, so that their
 rows are in memory):
-  * in process: the route's work (the learner and the bank in one statement, the access
-    check, ``next_items``, the JSON body) on a warm pooled connection, next to a ``SELECT 1``
-    round trip;
+  * in process: the route's work (the learner, the bank and the next items in one
+    statement, the access check, the JSON body) on a warm pooled connection, next to a
+    ``SELECT 1`` round trip;
   * over HTTP against gunicorn on 127.0.0.1, two closed-loop clients, three rounds of
     1,000 requests each after ``GET /health/live`` as the round's baseline: the server time
     gunicorn logs per request (``%(D)s``, with each round's p99) and the client's latency;
-  * ``EXPLAIN (ANALYZE, BUFFERS)`` of the statements ``next_items`` sends, prepared, as the
-    route runs them.
+  * ``EXPLAIN (ANALYZE, BUFFERS)`` of the statement the route sends, prepared, as the route
+    runs it.
 Prints figures only (never asserts).
 
     .venv/bin/python bench/reviews_next.py [--learners 10000] [--grow 10] [--keep]
@@ -171,11 +171,9 @@ def in_process(app, bank_code: str, ids: list[int]) -> tuple[dict, dict]:
 
         def route_work(user_id: int) -> None:
             lms.db.read_only()  # as the view's @read_only
-            session = lms.db.session
-            found = reviews.learner_and_bank(session, user_id, bank_code)
-            bank = reviews.bank_access(found.learner, found)
-            items = reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
-            next_items_body(bank.code, items)
+            found, items = reviews.next_items_with_access(lms, lms.db.session, user_id,
+                                                          bank_code, LIMIT, utcnow())
+            next_items_body(reviews.bank_access(found.learner, found).code, items)
             lms.db.remove()  # as the request's teardown
 
         # Warm-up: the pools, statement caches, and these learners' pages in memory (a server
@@ -208,9 +206,7 @@ def explain(app, bank_code: str, user_id: int) -> list[str]:
         lms.db.read_only()
         session = lms.db.session
         with recording_statements(lms.db.read_engine) as statements:
-            found = reviews.learner_and_bank(session, user_id, bank_code)
-            bank = reviews.bank_access(found.learner, found)
-            reviews.next_items(lms, session, found.learner, bank, LIMIT, utcnow())
+            reviews.next_items_with_access(lms, session, user_id, bank_code, LIMIT, utcnow())
         connection = session.connection().connection.dbapi_connection
         for statement, parameters in zip(statements, statements.parameters, strict=True):
             connection.execute(statement, parameters, prepare=True)

@@ -567,3 +567,35 @@ def test_progress_moves_past_an_item_archived_at_its_position(app, lms, learner)
         session.expire_all()
         progress = session.get(ReviewProgress, (user.id, bank.id))
         assert progress.item_id == order[3].id
+
+
+def test_the_days_new_items_count_from_midnight_in_the_learners_time_zone(app, lms, learner):
+    """The API reads the learner and their next items in one statement, which needs their
+    local midnight before it has read their time zone: it starts from the zone last seen and
+    runs again when the learner's differs. Each request below changes the zone first."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    now = utcnow()
+    midnights = {zone: reviews.local_day_start(SimpleNamespace(timezone=zone), now)
+                 for zone in ("UTC", "Pacific/Honolulu")}
+    # Honolulu (UTC-10, no summer time) starts its day 10 or 14 hours away from UTC: an item
+    # introduced just after the earlier midnight is today's in one zone, yesterday's in the
+    # other.
+    between = min(midnights.values()) + timedelta(minutes=1)
+    today_in = max(midnights, key=lambda zone: midnights[zone] <= between)
+    with app.app_context():
+        session = lms.db.session
+        user, _, items = _signed_in_learner(session)
+        for item in items[:5]:  # new_per_day
+            _answer_easy(lms, session, user, item.id, between)
+    for zone in ("UTC", "Pacific/Honolulu", "UTC", "Pacific/Honolulu"):
+        with app.app_context():
+            session = lms.db.session
+            session.get(type(user), user.id).timezone = zone
+            session.commit()
+        r = learner.get("/api/v1/reviews/next?bank=TT&limit=10")
+        if zone == today_in:
+            assert r.status_code == 204, (zone, r.json)  # the day's five are used up
+        else:
+            assert len(r.json["items"]) == len(items) - 5, zone  # every unseen item

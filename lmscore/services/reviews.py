@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     tuple_,
     union_all,
 )
@@ -68,8 +69,11 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 def local_day_start(user: User | Learner, now: datetime) -> datetime:
     """The UTC instant of the last local midnight in the learner's time zone."""
-    zone = ZoneInfo(user.timezone or "UTC")
-    local = now.astimezone(zone)
+    return _midnight_in(user.timezone, now)
+
+
+def _midnight_in(timezone: str | None, now: datetime) -> datetime:
+    local = now.astimezone(ZoneInfo(timezone or "UTC"))
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
 
 
@@ -119,6 +123,11 @@ def learner_and_bank(session: Session, user_id: int, code: str) -> LearnerBank:
     runs on every review request (``learner`` is None when there is no such user)."""
     row = session.connection().execute(_learner_bank_statement(),
                                        {"code": code.upper(), "user_id": user_id}).first()
+    return _learner_bank_from(code, row)
+
+
+def _learner_bank_from(code: str, row: Row | None) -> LearnerBank:
+    """A row of ``_learner_bank_statement``'s columns (None: no such user) as a LearnerBank."""
     if row is None:
         return LearnerBank(code, None, None, None, None)
     bank = None if row.bank_id is None else BankRef(
@@ -215,6 +224,44 @@ def next_items(lms: Platform, session: Session, user: User | Learner,
     }).all()
 
 
+#: The time zone each learner's last combined read found, by user id: the next one computes
+#: their local midnight with it before it reads the learner's row. Only a first guess, checked
+#: against the row on every read, so a stale or missing entry costs one more statement, never
+#: a wrong answer. Cleared when full rather than kept in order: refilling is that cheap.
+_zone_seen: dict[int, str | None] = {}
+ZONES_REMEMBERED = 100_000
+
+
+def next_items_with_access(lms: Platform, session: Session, user_id: int, code: str,
+                           limit: int, now: datetime) -> tuple[LearnerBank, list[dict]]:
+    """``learner_and_bank`` and ``next_items`` in one statement, one round trip, for the review
+    API: what ``bank_access`` decides on, and the items as dicts of ``CARD_COLUMNS`` and
+    ``facet``. The items are only the caller's to use once it has accepted the learner and
+    ``bank_access`` has let them in (they are computed regardless, never returned otherwise).
+
+    The day's new-item allowance counts from the learner's local midnight, which the statement
+    needs before it has read the learner's time zone: it uses the zone this process last saw
+    for them (or UTC, the default), and runs once more with the zone it then read when that
+    differs."""
+    zone = _zone_seen.get(user_id, "UTC")  # else the default zone of users
+    while True:
+        rows = session.connection().execute(_next_items_statement(False, with_access=True), {
+            "code": code.upper(), "user_id": user_id, "now": now, "limit": limit,
+            "day_start": _midnight_in(zone, now),
+            "new_per_day": lms.settings.reviews.new_per_day,
+        }).all()
+        found = _learner_bank_from(code, rows[0] if rows else None)
+        if found.learner is None or found.learner.timezone == zone:
+            break
+        zone = _zone_seen[user_id] = found.learner.timezone
+        if len(_zone_seen) > ZONES_REMEMBERED:
+            _zone_seen.clear()
+    first = len(_learner_bank_statement().selected_columns)
+    names = (*CARD_COLUMNS, "facet")
+    return found, [dict(zip(names, row[first:], strict=True))
+                   for row in rows if row.id is not None]
+
+
 #: The order new items are introduced in, which ``ix_items_bank_new_order`` holds.
 NEW_ORDER = (Item.facet_id, Item.difficulty, Item.id)
 #: A position before every item, and one after every item (a bank seen to its end).
@@ -237,9 +284,19 @@ def _unseen_from(user_id, bank_id, start) -> list:
 
 
 @functools.cache
-def _next_items_statement(revealed: bool):
+def _next_items_statement(revealed: bool, *, with_access: bool = False):
+    """The next items of a bank given by id (``bank_id``, ``content_version``); or, ``with_access``,
+    of the bank named by ``code``, each row led by ``_learner_bank_statement``'s columns: one
+    row with no item when there is none, no row when there is no such user."""
     columns = (*CARD_COLUMNS, *(REVEALED_COLUMNS if revealed else ()))
-    user_id, bank_id = bindparam("user_id", type_=Integer), bindparam("bank_id", type_=Integer)
+    user_id = bindparam("user_id", type_=Integer)
+    if with_access:
+        access = _learner_bank_statement().cte("access")
+        bank_id = select(access.c.bank_id).scalar_subquery()
+        content_version = select(access.c.content_version).scalar_subquery()
+    else:
+        bank_id = bindparam("bank_id", type_=Integer)
+        content_version = bindparam("content_version", type_=Integer)
     limit = bindparam("limit", type_=Integer)
     card = [Item.__table__.c[name] for name in (*columns, "facet_id")]
     due = (
@@ -265,7 +322,7 @@ def _next_items_statement(revealed: bool):
     progress = [
         func.coalesce(select(column).where(
             ReviewProgress.user_id == user_id, ReviewProgress.bank_id == bank_id,
-            ReviewProgress.content_version == bindparam("content_version", type_=Integer),
+            ReviewProgress.content_version == content_version,
         ).scalar_subquery(), first)
         for column, first in zip((ReviewProgress.facet_id, ReviewProgress.difficulty,
                                   ReviewProgress.item_id), FIRST_POSITION, strict=True)
@@ -287,11 +344,17 @@ def _next_items_statement(revealed: bool):
         select(due),
         select(fresh).where(fresh.c.rank <= select(room.c.n).scalar_subquery()),
     ).subquery("picked")
+    order = (picked.c.part, picked.c.due_at, picked.c.card_id, picked.c.facet_id,
+             picked.c.difficulty, picked.c.id)
+    cards = (select(*(picked.c[name] for name in columns), BankNode.path.label("facet"))
+             .join(BankNode, BankNode.id == picked.c.facet_id))
+    if not with_access:
+        return cards.order_by(*order)
+    cards = cards.add_columns(*(c.label(f"order_{n}") for n, c in enumerate(order))).subquery()
     return (
-        select(*(picked.c[name] for name in columns), BankNode.path.label("facet"))
-        .join(BankNode, BankNode.id == picked.c.facet_id)
-        .order_by(picked.c.part, picked.c.due_at, picked.c.card_id, picked.c.facet_id,
-                  picked.c.difficulty, picked.c.id)
+        select(*access.c, *(cards.c[name] for name in (*columns, "facet")))
+        .select_from(access.outerjoin(cards, true()))
+        .order_by(*(cards.c[f"order_{n}"] for n in range(len(order))))
     )
 
 
