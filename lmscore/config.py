@@ -135,8 +135,10 @@ class AuthSchema(_Strict):
     account_rate_limit = fields.String(load_default="10 per minute")
     rate_limit_storage = secret(fields.String(load_default="memory://"))
     require_email_verification = fields.Boolean(load_default=False)
-    verify_email_hours = fields.Integer(load_default=48, validate=validate.Range(min=1))
-    password_reset_minutes = fields.Integer(load_default=60, validate=validate.Range(min=1))
+    # Bounded: a used link is remembered for 8 days (auth.USED_TOKENS_KEPT), longer than either.
+    verify_email_hours = fields.Integer(load_default=48, validate=validate.Range(min=1, max=168))
+    password_reset_minutes = fields.Integer(load_default=60,
+                                            validate=validate.Range(min=1, max=1440))
 
     @post_load
     def make(self, data, **_):

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from itsdangerous.timed import TimestampSigner
+from sqlalchemy import func, select
 
 from lmscore.db import utcnow
 from lmscore.models import RefreshToken, User
@@ -206,6 +207,40 @@ def test_expired_refresh_token_is_refused(api_client, make_user, lms):
         row.expires_at = utcnow() - timedelta(seconds=1)
     session.commit()
     assert api.post("/api/v1/auth/refresh", json={"refresh": token}).status_code == 401
+
+
+def test_spent_credentials_are_purged_hourly_and_live_ones_kept(api_client, make_user, lms,
+                                                                jobs):
+    """Every refresh adds a row and every single-use link one more: the purge job keeps both
+    tables to what can still matter (a rotated token until it expires, for reuse detection)."""
+    from lmscore.jobs import PeriodicJob
+    from lmscore.models import UsedToken
+
+    assert PeriodicJob(auth.PURGE_JOB, every_s=3600) in jobs.periodic
+    user = make_user()
+    api = api_client()
+    first = login(api, user.email).json["refresh"]
+    live = api.post("/api/v1/auth/refresh", json={"refresh": first}).json["refresh"]
+    old = login(api, user.email).json["refresh"]
+    session = lms.db.session
+    expired = session.scalars(select(RefreshToken).where(RefreshToken.user_id == user.id)
+                              .order_by(RefreshToken.id.desc())).first()
+    expired.expires_at = utcnow() - timedelta(days=1, minutes=1)
+    session.add_all([UsedToken(jti="spent", purpose="reset",
+                               used_at=utcnow() - auth.USED_TOKENS_KEPT - timedelta(minutes=1)),
+                     UsedToken(jti="recent", purpose="reset", used_at=utcnow())])
+    session.commit()
+
+    jobs.enqueue(auth.PURGE_JOB)
+    jobs.drain()
+    assert session.scalars(select(UsedToken.jti)).all() == ["recent"]
+    assert session.scalar(select(func.count()).select_from(RefreshToken)
+                          .where(RefreshToken.user_id == user.id)) == 2
+    # The expired login is gone; the live token refreshes, and the rotated one is still
+    # recognised as a replay.
+    assert api.post("/api/v1/auth/refresh", json={"refresh": old}).status_code == 401
+    assert api.post("/api/v1/auth/refresh", json={"refresh": live}).status_code == 200
+    assert api.post("/api/v1/auth/refresh", json={"refresh": first}).status_code == 401
 
 
 def test_logout_revokes_the_refresh_token_and_is_idempotent(api_client, make_user):

@@ -464,6 +464,10 @@ def test_handover_tokens_that_are_stale_tampered_or_no_longer_good_are_refused(
         m.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 61)
         refused(location, 400, "has expired")
     location = press_open(browser, row).location
+    assert on_workspace_origin(app.test_client(), location).status_code == 302
+    # Once only, even within its minute: the link passes through logs and the history.
+    refused(location, 400, "has been used")
+    location = press_open(browser, row).location
     refused(tampered(location, location.index("token=") + 12), 400, "is not valid")
     refused(f"{WS_ORIGIN}/workspaces/handover", 400, "is not valid")
 

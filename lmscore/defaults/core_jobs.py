@@ -1,12 +1,12 @@
 """The core's own jobs: event delivery, the outbox sweep, email, submission processing,
-quiz generation and closing expired quiz attempts."""
+quiz generation, closing expired quiz attempts and purging spent credentials."""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..jobs import JobSpec, PeriodicJob
 from ..mail import SEND_JOB
-from ..services import events, quizzes, submissions
+from ..services import auth, events, quizzes, submissions
 
 
 def send_email(lms, to: str, subject: str, text: str, html: str | None = None) -> None:
@@ -23,6 +23,7 @@ def lms_register_actors():
         JobSpec(quizzes.GENERATE_JOB, quizzes.generate, max_retries=0, time_limit_s=300),
         JobSpec(quizzes.AUTO_CLOSE_JOB, quizzes.close_expired_attempts, max_retries=0),
         JobSpec(quizzes.GRADE_CODE_JOB, quizzes.grade_code_answers, max_retries=2),
+        JobSpec(auth.PURGE_JOB, auth.purge_spent_credentials, max_retries=0),
     ]
 
 
@@ -31,4 +32,5 @@ def lms_register_periodic_jobs():
     return [
         PeriodicJob(events.SWEEP_JOB, every_s=60),
         PeriodicJob(quizzes.AUTO_CLOSE_JOB, every_s=30),
+        PeriodicJob(auth.PURGE_JOB, every_s=3600),
     ]

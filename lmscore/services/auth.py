@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from limits import parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -461,13 +461,46 @@ def check_signed_token(lms: Platform, session: Session, token: str, purpose: str
 def consume_signed_token(lms: Platform, session: Session, token: str, purpose: str) -> User:
     """Check a signed token, mark it used (in the caller's transaction) and return its user."""
     user, jti = _load_signed_token(lms, session, token, purpose)
+    if not spend_token(session, jti, purpose):
+        raise _invalid_link()
+    return user
+
+
+def spend_token(session: Session, jti: str, purpose: str) -> bool:
+    """Record a single-use token's id as used, in the caller's transaction; False (and the
+    transaction rolled back) when it already was, even by a request running at the same time.
+    A token's signature must outlive its record no longer than ``USED_TOKENS_KEPT``."""
+    if session.scalar(select(func.count()).where(UsedToken.jti == jti)):
+        return False
     session.add(UsedToken(jti=jti, purpose=purpose))
     try:
         session.flush()
-    except IntegrityError:  # the same link used twice at once: the other request won
+    except IntegrityError:  # used twice at once: the other request won
         session.rollback()
-        raise _invalid_link() from None
-    return user
+        return False
+    return True
+
+
+PURGE_JOB = "lmscore.purge_spent_credentials"
+#: How long a used single-use token stays recorded: longer than any such token is accepted
+#: (a password-reset link lives minutes, a verification link ``verify_email_hours`` (at most
+#: 7 days), a workspace handover a minute), after which its signature refuses it anyway.
+USED_TOKENS_KEPT = timedelta(days=8)
+
+
+def purge_spent_credentials(lms: Platform) -> int:
+    """Job: delete refresh tokens that expired (a day ago: refusing one says "expired", not
+    "invalid", for a while) and used-token records past ``USED_TOKENS_KEPT``; return how many
+    rows went. Every refresh adds a row (rotation), every single-use link one more: without
+    this both tables grow for as long as the site runs."""
+    session = lms.db.session
+    now = utcnow()
+    gone = session.execute(
+        delete(RefreshToken).where(RefreshToken.expires_at < now - timedelta(days=1))).rowcount
+    gone += session.execute(
+        delete(UsedToken).where(UsedToken.used_at < now - USED_TOKENS_KEPT)).rowcount
+    session.commit()
+    return gone
 
 
 def send_verification_email(lms: Platform, session: Session, user: User) -> None:

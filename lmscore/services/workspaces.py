@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -458,7 +459,7 @@ def reopen_url(lms: Platform, session: Session, actor: User, secret: str) -> str
 def _handover_url(lms: Platform, user: User, row: Workspace) -> str:
     token = auth.signed_serializer(lms, _HANDOVER_PURPOSE).dumps({
         "uid": user.id, "sv": user.session_version, "ws": row.id,
-        "key": _fingerprint(row.access_secret),
+        "key": _fingerprint(row.access_secret), "jti": uuid.uuid4().hex,
     })
     return f"{workspace_origin(lms)}/workspaces/handover?{urlencode({'token': token})}"
 
@@ -490,6 +491,12 @@ def hand_over(lms: Platform, session: Session, token: str) -> Handover:
     row = session.get(Workspace, claims["ws"])
     if not _may_enter(user, row) or claims["key"] != _fingerprint(row.access_secret):
         raise NotFound("No such workspace.")
+    # Once only: the link passes through the workspace host's logs and the browser's history,
+    # and whoever replays it within the minute would get the learner's workspace cookie.
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not auth.spend_token(session, jti, _HANDOVER_PURPOSE):
+        raise InvalidHandover(f"This link to the workspace has been used: {again}")
+    session.commit()
     cookie = auth.signed_serializer(lms, _ACCESS_PURPOSE).dumps(
         {"uid": user.id, "sv": user.session_version, "key": claims["key"]})
     return Handover(url=public_url(lms, row), path=_public_path(row), cookie=cookie)
