@@ -104,6 +104,8 @@ class SandboxResult:
     exit_code: int | None
     stdout: bytes
     stderr: bytes
+    #: Seconds from when the command could start (its container or process made) until it
+    #: ended and was reaped, a kill included: what the wall-clock limit is measured against.
     wall_s: float
     cpu_s: float
     limit: LimitHit | None = None

@@ -101,12 +101,20 @@ class SandboxContract:
 
     # -- attacks --------------------------------------------------------------------------------
 
+    @staticmethod
+    def stopped_in_time(result: SandboxResult, limits: SandboxLimits, started: float) -> bool:
+        """Stopped soon after its limit, by the run's own clock (from when the code could
+        start, to after it was killed and reaped), and by ours, which also counts the time a
+        busy engine takes to make a container: only a hang exceeds that one."""
+        return (result.wall_s < limits.wall_s + 5
+                and time.monotonic() - started < limits.wall_s + 60)
+
     def test_endless_loop_is_stopped(self, provider):
         limits = SandboxLimits(cpu_s=1, wall_s=4, output_bytes=10_000)
         started = time.monotonic()
         result = provider.run(python("while True:\n    pass\n", limits))
         assert result.limit in (LimitHit.CPU, LimitHit.WALL)
-        assert time.monotonic() - started < 4 + 5
+        assert self.stopped_in_time(result, limits, started), result
         assert not result.ok
 
     def test_sleeping_forever_hits_the_wall_clock_limit(self, provider):
@@ -114,7 +122,7 @@ class SandboxContract:
         started = time.monotonic()
         result = provider.run(python("import time\ntime.sleep(600)\n", limits))
         assert result.limit == LimitHit.WALL
-        assert time.monotonic() - started < 1 + 5
+        assert self.stopped_in_time(result, limits, started), result
 
     def test_fork_bomb_is_refused(self, provider):
         limits = SandboxLimits(cpu_s=3, wall_s=5, processes=24, output_bytes=100_000)
