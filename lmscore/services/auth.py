@@ -468,14 +468,13 @@ def consume_signed_token(lms: Platform, session: Session, token: str, purpose: s
 
 def spend_token(session: Session, jti: str, purpose: str) -> bool:
     """Record a single-use token's id as used, in the caller's transaction; False (and the
-    transaction rolled back) when it already was, even by a request running at the same time.
-    A token's signature must outlive its record no longer than ``USED_TOKENS_KEPT``."""
-    if session.scalar(select(func.count()).where(UsedToken.jti == jti)):
-        return False
+    transaction rolled back) when it already was, even by a request running at the same time:
+    the unique ``jti`` decides, no lookup first. A token's signature must outlive its record
+    no longer than ``USED_TOKENS_KEPT``."""
     session.add(UsedToken(jti=jti, purpose=purpose))
     try:
         session.flush()
-    except IntegrityError:  # used twice at once: the other request won
+    except IntegrityError:  # used before, or twice at once: the other request won
         session.rollback()
         return False
     return True
